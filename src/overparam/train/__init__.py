@@ -1,0 +1,1 @@
+"""overparam.train."""
