@@ -118,18 +118,32 @@ class FullyConnected(nn.Module):
             raise ConfigError("depth", depth, "an integer >= 1")
         self.parameterization = parse_parameterization(parameterization)
         self.activation = parse_activation(activation)
-        if self.parameterization in (
-            Parameterization.ALLEN_ZHU, Parameterization.ZOU_GU, Parameterization.CAO_GU,
-        ) and self.activation is not Activation.RELU:
+        if (
+            self.parameterization
+            in (
+                Parameterization.ALLEN_ZHU,
+                Parameterization.ZOU_GU,
+                Parameterization.CAO_GU,
+            )
+            and self.activation is not Activation.RELU
+        ):
             raise ConfigError(
-                "activation", self.activation.value,
+                "activation",
+                self.activation.value,
                 f"relu for {self.parameterization.value} (its proofs are for relu); "
                 "smooth activations with du, ntk or standard",
             )
         self.d, self.width, self.depth, self.out = d, width, depth, out
         self.specs = layer_specs(
-            self.parameterization, d, width, depth, out, activation=self.activation,
-            weight_std=weight_std, bias_std=bias_std, readout_std=readout_std,
+            self.parameterization,
+            d,
+            width,
+            depth,
+            out,
+            activation=self.activation,
+            weight_std=weight_std,
+            bias_std=bias_std,
+            readout_std=readout_std,
         )
         self.layers = nn.ModuleList(Dense(s) for s in self.specs)
         self.sigma = torch_fn(self.activation)

@@ -16,7 +16,8 @@ allen-zhu      [allen-zhu-2019, Def. 2.3]      h_0 = relu(A x), h_l = relu(W_l h
                                                A, W_l ~ N(0, 2/m), B ~ N(0, 1/k); trains W_1..W_L;
                                                loss 1/2 sum_i ||f(x_i) - y_i||^2
 zou-gu         [zou-gu-2019, Algorithm 1]      f = V relu(W_L ... relu(W_1 x)); W_l ~ N(0, 2/m),
-                                               V ~ N(0, 1/k); trains W_1..W_L; loss (1/n) sum 1/2||.||^2
+                                               V ~ N(0, 1/k); trains W_1..W_L;
+                                               loss (1/n) sum_i 1/2 ||f(x_i) - y_i||^2
 du             [du-2019-deep, Section 5]       x^(h) = sqrt(c_sigma/m) sigma(W^(h) x^(h-1)),
                                                W ~ N(0, 1), f = a^T x^(H), a ~ N(0, 1); trains all;
                                                loss 1/2 sum_i (f(x_i) - y_i)^2
@@ -158,8 +159,13 @@ def layer_specs(
         return [
             *(LayerSpec(f"W{l}", d if l == 1 else m, m, s) for l in range(1, depth)),
             LayerSpec(
-                f"W{depth}", m, k, math.sqrt(1.0 / m), multiplier=math.sqrt(m),
-                activation=False, role="output",
+                f"W{depth}",
+                m,
+                k,
+                math.sqrt(1.0 / m),
+                multiplier=math.sqrt(m),
+                activation=False,
+                role="output",
             ),
         ]
     # ntk / standard (neural-tangents' stax.Dense conventions)
@@ -175,14 +181,28 @@ def layer_specs(
         role = "output" if last else "hidden"
         if p is Parameterization.NTK:
             spec = LayerSpec(
-                name, fan_in, fan_out, 1.0, multiplier=w / math.sqrt(fan_in),
-                activation=not last, role=role,
-                bias=has_bias, bias_std=1.0, bias_multiplier=b_std,
+                name,
+                fan_in,
+                fan_out,
+                1.0,
+                multiplier=w / math.sqrt(fan_in),
+                activation=not last,
+                role=role,
+                bias=has_bias,
+                bias_std=1.0,
+                bias_multiplier=b_std,
             )
         else:
             spec = LayerSpec(
-                name, fan_in, fan_out, w / math.sqrt(fan_in), activation=not last, role=role,
-                bias=has_bias, bias_std=b_std, bias_multiplier=1.0,
+                name,
+                fan_in,
+                fan_out,
+                w / math.sqrt(fan_in),
+                activation=not last,
+                role=role,
+                bias=has_bias,
+                bias_std=b_std,
+                bias_multiplier=1.0,
             )
         specs.append(spec)
     return specs

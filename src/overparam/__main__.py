@@ -1,0 +1,3 @@
+from overparam.cli import main
+
+main()
