@@ -55,6 +55,24 @@ def torch_fn(act: Activation) -> Callable[[torch.Tensor], torch.Tensor]:
     return _TORCH[Activation(act)]
 
 
+def torch_derivative(act: Activation) -> Callable[[torch.Tensor], torch.Tensor]:
+    """sigma'(z) in torch, for the structured NTK's backward pass (relu'(0) = 0, as autograd)."""
+    act = Activation(act)
+    if act is Activation.RELU:
+        return lambda z: (z > 0).to(z.dtype)
+    if act is Activation.SOFTPLUS:
+        return torch.sigmoid
+    if act is Activation.SIGMOID:
+        return lambda z: torch.sigmoid(z) * (1.0 - torch.sigmoid(z))
+    if act is Activation.TANH:
+        return lambda z: 1.0 - torch.tanh(z) ** 2
+    if act is Activation.GELU:
+        return lambda z: 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0))) + z * torch.exp(
+            -0.5 * z * z
+        ) / math.sqrt(2.0 * math.pi)
+    return lambda z: torch.sigmoid(z) * (1.0 + z * (1.0 - torch.sigmoid(z)))
+
+
 def _phi(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + special.erf(z / math.sqrt(2.0)))
 

@@ -192,6 +192,14 @@ class FullyConnected(nn.Module):
         """Names of the layers whose output is a hidden vector h_l (all but the output layer)."""
         return [s.name for s in self.specs if s.activation]
 
+    def parameter_layers(self) -> dict[str, str]:
+        """{"layers.0.weight": "A", ...}: each parameter's layer name (the paper's symbol)."""
+        return {
+            f"layers.{i}.{kind}": spec.name
+            for i, spec in enumerate(self.specs)
+            for kind in (("weight", "bias") if spec.bias else ("weight",))
+        }
+
     def trainable_parameters(self) -> dict[str, torch.Tensor]:
         """{"<layer>.weight": tensor, ...} for the trained set, in layer order."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
