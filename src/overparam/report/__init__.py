@@ -1,1 +1,1 @@
-"""overparam.report."""
+"""The HTML report: studies, figures and the summary of claims."""

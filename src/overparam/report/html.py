@@ -1,0 +1,134 @@
+"""A self-contained HTML report: summary of claims first, then one section per study.
+
+Figures are embedded as base64 PNG (no network requests); their SVGs sit beside the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from overparam.report.study import Claim
+
+VERDICT_CLASS = {
+    "holds": "ok",
+    "holds with constant C": "const",
+    "does not hold at this scale": "bad",
+    "not measured": "none",
+}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;width:100%;font-size:.9em;margin:1em 0}
+th,td{border:1px solid #ddd;padding:.35em .5em;text-align:left;vertical-align:top}
+th{background:#f5f5f5} .meta{color:#666;font-size:.9em}
+.ok{background:#e6f4ea} .const{background:#fff7e0} .bad{background:#fde8e8} .none{background:#eee}
+figure{display:inline-block;margin:.5em 1em .5em 0;max-width:520px;vertical-align:top}
+figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#444}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
+"""
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    name: str
+    caption: str
+    png: Path
+
+
+@dataclass(frozen=True)
+class Section:
+    """One study's part of the report."""
+
+    name: str
+    title: str
+    source: str
+    description: str
+    claims: Sequence[Claim]
+    figures: Sequence[FigureFile]
+    configs: Sequence[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, str] = field(default_factory=dict)  # name -> HTML table
+    error: str | None = None
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"data:image/png;base64,{data}"
+
+
+def _claims_table(rows: Sequence[tuple[str, Claim]]) -> str:
+    head = (
+        "<tr><th>study</th><th>claim</th><th>paper and lemma</th><th>measured</th>"
+        "<th>theory</th><th>verdict</th></tr>"
+    )
+    body = []
+    for study, c in rows:
+        cls = VERDICT_CLASS.get(c.verdict, "none")
+        note = f"<br><span class='meta'>{_e(c.note)}</span>" if c.note else ""
+        body.append(
+            f"<tr class='{cls}'><td>{_e(study)}</td><td>{_e(c.claim)}</td><td>{_e(c.source)}</td>"
+            f"<td>{_e(c.measured)}</td><td>{_e(c.theory)}</td>"
+            f"<td>{_e(c.verdict)}{note}</td></tr>"
+        )
+    return f"<table id='summary'>{head}{''.join(body)}</table>"
+
+
+def _configs(configs: Sequence[dict[str, Any]]) -> str:
+    if not configs:
+        return ""
+    text = "\n".join(json.dumps(c, sort_keys=True) for c in configs)
+    return (
+        f"<details><summary>exact configs ({len(configs)} runs)</summary>"
+        f"<pre>{_e(text)}</pre></details>"
+    )
+
+
+def render(sections: Sequence[Section], *, title: str, meta: dict[str, Any]) -> str:
+    """The whole report as one HTML string."""
+    rows = [(s.name, c) for s in sections for c in s.claims]
+    meta_text = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in meta.items())
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{_e(title)}</h1><p class='meta'>{meta_text}</p>",
+        "<h2>Summary: theory against measurement</h2>",
+        _claims_table(rows),
+    ]
+    for s in sections:
+        parts.append(f"<h2 id='{_e(s.name)}'>{_e(s.title)}</h2>")
+        parts.append(f"<p class='meta'>{_e(s.source)}</p>")
+        if s.description:
+            parts.append(f"<p>{_e(s.description)}</p>")
+        if s.error:
+            parts.append(f"<p class='bad'>analysis failed: {_e(s.error)}</p>")
+        for f in s.figures:
+            parts.append(
+                f"<figure><img alt='{_e(f.name)}' src='{_img(f.png)}'>"
+                f"<figcaption>{_e(f.caption)}</figcaption></figure>"
+            )
+        for name, table_html in s.tables.items():
+            parts.append(f"<h3>{_e(name)}</h3>{table_html}")
+        parts.append(_configs(s.configs))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write atomically (temp file + rename): a report is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path

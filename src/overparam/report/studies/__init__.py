@@ -1,0 +1,1 @@
+"""Studies reproduced by ``overparam reproduce``."""
