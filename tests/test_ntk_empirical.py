@@ -44,8 +44,16 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_structured_equals_autograd(inputs, param, act, trainable, k, bias):
     X, X2 = inputs
     model = FullyConnected(
-        5, 12, 3, k, parameterization=param, activation=act, trainable=trainable, bias_std=bias,
-        dtype=torch.float64, seed=3,
+        5,
+        12,
+        3,
+        k,
+        parameterization=param,
+        activation=act,
+        trainable=trainable,
+        bias_std=bias,
+        dtype=torch.float64,
+        seed=3,
     )
     for x2 in (None, X2):
         fast, fast_parts = empirical(model, X, x2, per_layer=True)
@@ -61,8 +69,9 @@ def test_structured_equals_autograd(inputs, param, act, trainable, k, bias):
 
 def test_against_explicit_jacobian():
     """Theta = J J^T with J built parameter by parameter with torch.func.jacrev."""
-    model = FullyConnected(4, 10, 2, 2, parameterization="du", activation="gelu",
-                           dtype=torch.float64, seed=1)
+    model = FullyConnected(
+        4, 10, 2, 2, parameterization="du", activation="gelu", dtype=torch.float64, seed=1
+    )
     X = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     params = {n: p.detach() for n, p in model.named_parameters()}
     jac = jacrev(lambda p: functional_call(model, p, (X,)))(params)
@@ -74,8 +83,7 @@ def test_against_explicit_jacobian():
 def test_symmetric_and_blocked(inputs):
     """A kernel assembled from small blocks (upper triangle mirrored) equals the one-block one."""
     X, _ = inputs
-    model = FullyConnected(5, 16, 2, 3, parameterization="ntk", bias_std=0.1,
-                           dtype=torch.float64)
+    model = FullyConnected(5, 16, 2, 3, parameterization="ntk", bias_std=0.1, dtype=torch.float64)
     one = empirical(model, X)
     tiny = empirical(model, X, max_memory=2000)  # forces 1-2 row blocks
     assert rel(tiny, one) < 1e-14
@@ -87,8 +95,9 @@ def test_symmetric_and_blocked(inputs):
 def test_memmap_output(tmp_path, inputs):
     X, _ = inputs
     model = FullyConnected(5, 16, 2, parameterization="zou-gu", dtype=torch.float64)
-    target = np.lib.format.open_memmap(tmp_path / "k.npy", mode="w+", dtype=np.float64,
-                                       shape=(6, 6, 1, 1))
+    target = np.lib.format.open_memmap(
+        tmp_path / "k.npy", mode="w+", dtype=np.float64, shape=(6, 6, 1, 1)
+    )
     empirical(model, X, out=target, max_memory=1000)
     target.flush()
     stored = np.load(tmp_path / "k.npy")[:, :, 0, 0]

@@ -62,6 +62,10 @@ REFERENCES: dict[str, str] = {
         "Neural Tangents: Fast and Easy Infinite Neural Networks in Python. ICLR 2020. "
         "arXiv:1912.02803"
     ),
+    "birgin-2000": (
+        "E. G. Birgin, J. M. Martinez, M. Raydan. Nonmonotone Spectral Projected Gradient "
+        "Methods on Convex Sets. SIAM J. Optim. 10(4), 2000"
+    ),
     "xu-2021-gnn": (
         "K. Xu, M. Zhang, S. Jegelka, K. Kawaguchi. Optimization of Graph Neural Networks: "
         "Implicit Acceleration by Skip Connections and More Depth. ICML 2021. arXiv:2105.04550"
