@@ -29,6 +29,10 @@ minibatch size, ``lambda0`` = λ_min(H^∞) [zou-gu-2019, Proposition 3.6], ``la
 [du-2019-deep, Theorem 5.1], ``m`` the width, and the derived factors ``log_m`` = log m,
 ``log_inv_eps`` = log(1/ε), ``log_Ln_over_delta`` = log(Ln/δ), ``two_pow_cL`` = 2^{O(L)} = 2^{cL}.
 All logarithms are natural.
+
+Papers (keys of :mod:`overparam.references`): zou-gu-2019 = arXiv:1906.04688, allen-zhu-2019 =
+arXiv:1811.03962, du-2019-deep = arXiv:1811.03804, du-2019-two-layer = arXiv:1810.02054, wu-2019 =
+arXiv:1902.07111, oymak-2019 = arXiv:1902.04674.
 """
 
 from __future__ import annotations
@@ -125,9 +129,7 @@ def mono(**powers: int | Fraction) -> Monomial:
     unknown = set(powers) - set(SYMBOL_TEXT)
     if unknown:
         raise ValueError(f"unknown symbols {sorted(unknown)}; known: {list(SYMBOL_TEXT)}")
-    ordered = tuple(
-        (s, Fraction(powers[s])) for s in SYMBOL_TEXT if s in powers and powers[s] != 0
-    )
+    ordered = tuple((s, Fraction(powers[s])) for s in SYMBOL_TEXT if s in powers and powers[s] != 0)
     return Monomial(ordered)
 
 
@@ -378,7 +380,7 @@ def translate_remark_3_7(result: Result) -> Result:
     return dataclasses.replace(
         result,
         key=result.key.split("/")[0] + "/remark-3.7",
-        theorem=f"{result.theorem} + [zou-gu-2019, Remark 3.7]",
+        theorem=result.theorem.replace("Table 1]", "Table 1, Remark 3.7]"),
         width=tuple(sub(t) for t in result.width),
         iterations=sub(result.iterations),
         step_size=None if result.step_size is None else sub(result.step_size),
