@@ -46,7 +46,12 @@ class TrainState:
 
 
 class Callback(Protocol):
-    """Observes a run. Probes implement this; each decides itself which steps it measures."""
+    """Observes a run. Probes implement this; each decides itself which steps it measures.
+
+    A callback may also define ``on_gradient(state, grads)``: called after ``on_step`` for each
+    step that updates, with ``grads`` ({trained parameter name: gradient of the step's
+    objective}, the one about to be applied) so probes need not recompute it.
+    """
 
     def on_start(self, state: TrainState) -> None: ...
 
@@ -108,6 +113,8 @@ def train(
     )
     snapshot: dict[str, torch.Tensor] | None = None
     state = TrainState(0, steps, model, data, objective, float("nan"), float(lr), initial, history)
+    state.extra.update(algorithm=algorithm, batch=batch)
+    grad_hooks = [cb.on_gradient for cb in callbacks if hasattr(cb, "on_gradient")]
     for cb in callbacks:
         cb.on_start(state)
     start = time.perf_counter()
@@ -145,6 +152,10 @@ def train(
         if final:
             break
         grads = torch.autograd.grad(value, [p for _, p in params])
+        if grad_hooks:
+            named = {name: g for (name, _), g in zip(params, grads, strict=True)}
+            for hook in grad_hooks:
+                hook(state, named)
         with torch.no_grad():
             for (_, p), g in zip(params, grads, strict=True):
                 p.add_(g, alpha=-lr)
