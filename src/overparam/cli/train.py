@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -46,27 +47,46 @@ class ProgressBar:
         self.progress.stop()
 
 
+def _choices(enum: type[StrEnum]) -> str:
+    """The values of a str-Enum for --help. The options themselves are plain strings so that a
+    bad value reaches RunConfig and fails with the one-line ``error: <field>: ...`` (exit 2)
+    rather than click's multi-line usage box."""
+    return ", ".join(e.value for e in enum)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         config: Path | None = typer.Option(None, "--config", help="TOML or JSON RunConfig file."),
-        data: str | None = typer.Option(None, help="sphere, close-pair or digits."),
+        data: str | None = typer.Option(
+            None, help="sphere, close-pair, digits, sbm or karate (graphs: --arch gnn)."
+        ),
         n: int | None = typer.Option(None, help="Training samples."),
         d: int | None = typer.Option(None, help="Input dimension (sphere, close-pair)."),
         k: int | None = typer.Option(None, help="Output dimension."),
         mu: float | None = typer.Option(None, help="Last input coordinate, in (0, 1)."),
         min_separation: float | None = typer.Option(None, help="Enforced separation phi."),
         phi: float | None = typer.Option(None, help="Close-pair distance."),
-        labels: Labels | None = typer.Option(None, help="Synthetic labels."),
-        task: DigitsTask | None = typer.Option(None, help="Digits task."),
+        labels: str | None = typer.Option(None, help=f"Synthetic labels: {_choices(Labels)}."),
+        task: str | None = typer.Option(None, help=f"Digits task: {_choices(DigitsTask)}."),
         noise: float | None = typer.Option(None, help="Random-label fraction (digits)."),
-        arch: str | None = typer.Option(None, help="Architecture."),
+        blocks: int | None = typer.Option(None, help="SBM communities."),
+        p_in: float | None = typer.Option(None, help="SBM edge probability inside a block."),
+        p_out: float | None = typer.Option(None, help="SBM edge probability across blocks."),
+        feature_noise: float | None = typer.Option(None, help="SBM node-feature noise."),
+        arch: str | None = typer.Option(None, help="Architecture: fc, resnet, cnn or gnn."),
         width: int | None = typer.Option(None, help="Width m."),
         depth: int | None = typer.Option(None, help="Depth: the paper's L."),
-        parameterization: Parameterization | None = typer.Option(None, help="Parameterization."),
-        activation: Activation | None = typer.Option(None, help="Activation."),
+        parameterization: str | None = typer.Option(
+            None, help=f"Parameterization: {_choices(Parameterization)}."
+        ),
+        activation: str | None = typer.Option(None, help=f"Activation: {_choices(Activation)}."),
         trainable: str | None = typer.Option(None, help="hidden, all, or layer names."),
         bias_std: float | None = typer.Option(None, help="Bias std (ntk, standard)."),
+        tau: float | None = typer.Option(None, help="Residual scale (resnet, allen-zhu)."),
+        c_res: float | None = typer.Option(None, help="Residual constant (resnet / cnn, du)."),
+        kernel_size: int | None = typer.Option(None, help="Convolution kernel side (cnn)."),
+        skip: bool | None = typer.Option(None, "--skip/--no-skip", help="JK read-out (gnn)."),
         algorithm: str | None = typer.Option(None, help="gd, sgd or online-sgd."),
         lr: str | None = typer.Option(None, help="Step size: a number, auto or theory."),
         lr_scale: float | None = typer.Option(None, help="Multiplies the step size."),
@@ -107,6 +127,10 @@ def register(app: typer.Typer) -> None:
                 labels=labels,
                 task=task,
                 noise=noise,
+                blocks=blocks,
+                p_in=p_in,
+                p_out=p_out,
+                feature_noise=feature_noise,
                 arch=arch,
                 width=width,
                 depth=depth,
@@ -114,6 +138,10 @@ def register(app: typer.Typer) -> None:
                 activation=activation,
                 trainable=trainable,
                 bias_std=bias_std,
+                tau=tau,
+                c_res=c_res,
+                kernel_size=kernel_size,
+                skip=skip,
                 algorithm=algorithm,
                 lr=lr_value,
                 lr_scale=lr_scale,
@@ -143,7 +171,8 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         console.print(
-            f"[bold]{cfg.parameterization}[/] m={cfg.width} L={cfg.depth} n={history.config['n']}"
+            f"[bold]{cfg.arch} {cfg.parameterization}[/] m={cfg.width} L={cfg.depth}"
+            f" n={history.config['n']}"
             f"  status={history.status}  steps={history.steps}  lr={history.lr:.4g}"
         )
         console.print(

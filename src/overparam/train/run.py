@@ -9,9 +9,10 @@ from typing import Any
 import torch
 
 from overparam.config import RunConfig
-from overparam.data import Dataset, close_pair, digits, sphere
+from overparam.data import Dataset, Graph, close_pair, digits, karate, node_datasets, sbm, sphere
+from overparam.data.dataset import min_separation
 from overparam.errors import ConfigError
-from overparam.models import FullyConnected, default_loss
+from overparam.models import CNN, FullyConnected, LinearGNN, ResNet, default_loss
 from overparam.models.fc import resolve_device, resolve_dtype
 from overparam.train.history import History
 from overparam.train.loop import Callback, train
@@ -30,11 +31,44 @@ class Setup:
     objective: Objective
 
 
-def build_data(cfg: RunConfig) -> tuple[Dataset, Dataset | None]:
-    """(train, test) for the config's data source; test is None for synthetic data."""
+def build_graph(cfg: RunConfig) -> Graph:
+    """The graph of a data=sbm / karate config (the same graph for data and model)."""
     seed = cfg.seeds()["data"]
+    if cfg.data == "karate":
+        return karate(test_fraction=cfg.test_fraction, seed=seed)
+    return sbm(
+        cfg.n,
+        cfg.d,
+        blocks=cfg.blocks,
+        p_in=cfg.p_in,
+        p_out=cfg.p_out,
+        feature_noise=cfg.feature_noise,
+        test_fraction=cfg.test_fraction,
+        seed=seed,
+    )
+
+
+def digit_images(data: Dataset) -> Dataset:
+    """Digits for a CNN: the 64 pixels only (the appended mu coordinate is not a pixel and is
+    dropped), rescaled to unit norm ||x||_F = 1 (the papers' ||x_i|| = 1), to be read as 1 x 8 x 8
+    images by :class:`overparam.models.CNN`."""
+    import dataclasses
+
+    X = data.X[:, :64]
+    X = X / X.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    provenance = {**data.provenance, "image": "1x8x8, mu dropped, unit norm"}
+    return dataclasses.replace(data, X=X, separation=min_separation(X), provenance=provenance)
+
+
+def build_data(cfg: RunConfig) -> tuple[Dataset, Dataset | None]:
+    """(train, test) for the config's data source; test is None for synthetic data (and for
+    graphs whose nodes are all labelled). Graph data gives node-indicator inputs
+    (:func:`overparam.data.graphs.node_datasets`)."""
+    seed = cfg.seeds()["data"]
+    if cfg.data in ("sbm", "karate"):
+        return node_datasets(build_graph(cfg), noise=cfg.noise, seed=seed)
     if cfg.data == "digits":
-        return digits(
+        train, test = digits(
             task=cfg.task,
             noise=cfg.noise,
             test_fraction=cfg.test_fraction,
@@ -42,6 +76,9 @@ def build_data(cfg: RunConfig) -> tuple[Dataset, Dataset | None]:
             n=cfg.n,
             seed=seed,
         )
+        if cfg.arch == "cnn":
+            return digit_images(train), digit_images(test)
+        return train, test
     common = dict(
         mu=cfg.mu, min_separation=cfg.min_separation, labels=cfg.labels, k=cfg.k, seed=seed
     )
@@ -51,7 +88,50 @@ def build_data(cfg: RunConfig) -> tuple[Dataset, Dataset | None]:
 
 
 def build_model(cfg: RunConfig, d: int, k: int) -> torch.nn.Module:
-    """The network of the config (arch, parameterization, init seed)."""
+    """The network of the config (arch, parameterization, init seed). ``width`` is m for every
+    arch (a CNN's channels, a GNN's hidden m_l); a CNN reads digits as 1 x 8 x 8 images and any
+    other input as a 1-D signal (1, d); a GNN is built on the config's graph (d is then N)."""
+    common: dict[str, Any] = dict(dtype=cfg.dtype, device=cfg.device, seed=cfg.seeds()["init"])
+    if cfg.arch == "resnet":
+        return ResNet(
+            d,
+            cfg.width,
+            cfg.depth,
+            k,
+            parameterization=cfg.parameterization,
+            activation=cfg.activation,
+            trainable=cfg.trainable,
+            tau=cfg.tau,
+            c_res=cfg.c_res,
+            **common,
+        )
+    if cfg.arch == "cnn":
+        return CNN(
+            (1, 8, 8) if cfg.data == "digits" else (1, d),
+            cfg.width,
+            cfg.depth,
+            cfg.kernel_size,
+            k,
+            parameterization=cfg.parameterization,
+            activation=cfg.activation,
+            trainable=cfg.trainable,
+            c_res=cfg.c_res,
+            **common,
+        )
+    if cfg.arch == "gnn":
+        graph = build_graph(cfg)
+        return LinearGNN(
+            graph.d,
+            cfg.width,
+            cfg.depth,
+            k,
+            cfg.skip,
+            S=graph.S,
+            features=graph.X,
+            parameterization=cfg.parameterization,
+            trainable=cfg.trainable,
+            **common,
+        )
     return FullyConnected(
         d,
         cfg.width,
