@@ -75,12 +75,13 @@ def _separated_directions(
     """Greedy rejection sampling of n unit vectors pairwise >= chord apart, or None."""
     accepted = torch.empty(n, dim, dtype=torch.float64)
     count, tried, budget = 0, 0, _ATTEMPTS_PER_POINT * n
-    c2 = chord * chord
     while count < n and tried < budget:
         cand = _directions(min(4 * (n - count) + 16, 4096), dim, gen)
         tried += cand.shape[0]
         for u in cand:
-            if count and (2.0 - 2.0 * (accepted[:count] @ u)).min() < c2:
+            # distances, not squared distances: chord^2 underflows to 0 for a tiny chord, and
+            # "< 0" would then accept an exact duplicate (d = 2, where u is +-1)
+            if count and (2.0 - 2.0 * (accepted[:count] @ u)).clamp_min(0.0).min().sqrt() < chord:
                 continue
             accepted[count] = u
             count += 1
@@ -175,8 +176,10 @@ def close_pair(
     """Like :func:`sphere`, with x_1 moved to distance exactly ``phi`` from x_0 (on the same
     mu-slice), so the separation phi can be swept while the rest of the data stays put.
 
-    The measured ``separation`` is min(phi, separation of the other points); pass
-    ``min_separation >= phi`` to make it exactly phi.
+    The measured ``separation`` is the min over phi, the other pairs and x_1's distances to
+    x_2..x_{n-1}; pass ``min_separation >= 2 * phi`` to make it exactly phi (then
+    ||x_1 - x_j|| >= ||x_0 - x_j|| - phi >= phi by the triangle inequality; with
+    min_separation = phi the moved x_1 can land next to another point).
     """
     _check_common(n, d, mu, k)
     if n < 2:

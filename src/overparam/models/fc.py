@@ -145,7 +145,9 @@ class FullyConnected(nn.Module):
             bias_std=bias_std,
             readout_std=readout_std,
         )
-        self.layers = nn.ModuleList(Dense(s) for s in self.specs)
+        # float64 until the draws are copied in, then one cast to ``dtype`` (a float64 network
+        # must not carry float32-rounded weights).
+        self.layers = nn.ModuleList(Dense(s) for s in self.specs).to(torch.float64)
         self.sigma = torch_fn(self.activation)
         self.trained = resolve_trainable(
             self.specs, trainable, default_trainable(self.parameterization)

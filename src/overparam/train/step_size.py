@@ -11,6 +11,7 @@ half of the 2 / lambda_max edge beyond which GD on the quadratic model diverges.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -55,7 +56,14 @@ def top_kernel_eigenvalue(
     lam = 0.0
     for _ in range(iters):
         (w,) = pullback(v)
-        _, jw = jvp(f, (trained,), (w,))
+        with warnings.catch_warnings():
+            # torch loads its forward-AD decompositions through torch.jit.script on the first
+            # jvp of a process and warns DeprecationWarning: harmless, but an error under the
+            # test suite's warnings-as-errors (lr="auto" is the default of every run).
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+            )
+            _, jw = jvp(f, (trained,), (w,))
         new = float((v * jw).sum())
         v = jw / jw.norm().clamp_min(1e-30)
         if abs(new - lam) <= tol * abs(new):
