@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jvp, vjp
 
+from overparam.errors import ConfigError
 from overparam.train.losses import Objective
 
 
@@ -38,11 +39,37 @@ def theory_du_deep(lambda_min_k: float, n: int, depth: int, constant: float = 1.
     return constant * lambda_min_k / (n**2 * 2.0**depth)
 
 
+# Up to this many kernel rows (n * k), lambda_max is computed exactly from the structured NTK.
+EXACT_MAX_ROWS = 2048
+
+
 def top_kernel_eigenvalue(
     model: nn.Module, X: torch.Tensor, *, iters: int = 30, seed: int = 0, tol: float = 1e-4
 ) -> float:
-    """lambda_max of the empirical NTK J J^T (n*k x n*k) by power iteration (vjp + jvp),
-    never forming J."""
+    """lambda_max of the empirical NTK J J^T (n*k x n*k).
+
+    For a model with a structured NTK rule and n*k <= ``EXACT_MAX_ROWS``, exactly: the kernel
+    from :func:`overparam.ntk.empirical` and a float64 symmetric eigensolver. Otherwise by power
+    iteration with one vjp and one jvp per step, never forming J.
+    """
+    from overparam.ntk import empirical
+    from overparam.ntk.structured import rule_for
+
+    if rule_for(model) is not None:
+        with torch.no_grad():
+            k = int(model(X[:1]).shape[-1])
+        if X.shape[0] * k <= EXACT_MAX_ROWS:
+            theta = empirical(model, X).detach().to(torch.float64)
+            if theta.ndim == 4:
+                n = theta.shape[0]
+                theta = theta.permute(0, 2, 1, 3).reshape(n * k, n * k)
+            return float(torch.linalg.eigvalsh(theta.cpu())[-1])
+    return _power_iteration(model, X, iters=iters, seed=seed, tol=tol)
+
+
+def _power_iteration(
+    model: nn.Module, X: torch.Tensor, *, iters: int, seed: int, tol: float
+) -> float:
     trained = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
 
@@ -74,7 +101,16 @@ def top_kernel_eigenvalue(
 
 
 def auto_lr(model: nn.Module, X: torch.Tensor, objective: Objective, n: int | None = None) -> float:
-    """1 / lambda_max(Gauss-Newton) = 1 / (scale * curvature * lambda_max(Theta))."""
+    """1 / lambda_max(Gauss-Newton) = 1 / (scale * curvature * lambda_max(Theta)).
+
+    Raises:
+        ConfigError: the kernel is zero (e.g. every relu unit is dead at init), so no step
+            size follows from it.
+    """
     n = X.shape[0] if n is None else n
     lam = top_kernel_eigenvalue(model, X)
+    if not (math.isfinite(lam) and lam > 0):
+        raise ConfigError(
+            "lr", "auto", f"a number: the NTK at init has lambda_max={lam:.3g} (dead network?)"
+        )
     return 1.0 / (objective.scale(n) * objective.curvature * lam)
