@@ -71,6 +71,30 @@ def theory_line(
     ax.plot(xs, anchor[1] * (xs / anchor[0]) ** slope, label=label, **THEORY)
 
 
+def theory_through(
+    ax, stats: pd.DataFrame, x: str, slope: float, *, label: str, y: str = "mean"
+) -> None:
+    """The dashed theory line of ``slope`` through the geometric centre of the measured points
+    (so the eye compares slopes, not the constants the theory leaves open)."""
+    d = stats[(stats[x] > 0) & (stats[y] > 0)]
+    if d.empty:
+        return
+    anchor = (float(np.exp(np.log(d[x]).mean())), float(np.exp(np.log(d[y]).mean())))
+    theory_line(ax, d[x], slope, anchor, label=label)
+
+
+def fitted_line(ax, xs: Sequence[float], exponent: float, intercept: float, **kwargs) -> None:
+    """A thin dotted line y = exp(intercept) x^exponent (a measured log-log fit)."""
+    grid = np.asarray(sorted(xs), dtype=float)
+    style = {"linestyle": ":", "linewidth": 1.0, **kwargs}
+    ax.plot(grid, np.exp(intercept) * grid**exponent, **style)
+
+
+def bound_line(ax, y: float, *, label: str) -> None:
+    """A horizontal dashed theory line (a bound on a ratio, a threshold)."""
+    ax.axhline(y, label=label, **THEORY)
+
+
 def loglog(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
