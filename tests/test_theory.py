@@ -487,7 +487,9 @@ def test_bounds_for_duplicate_inputs_reports_rows_unavailable():
     from overparam.data import Dataset, min_separation
     from overparam.theory import bounds_for
 
-    X = torch.nn.functional.normalize(torch.randn(12, 5, dtype=torch.float64), dim=1)
+    X = torch.nn.functional.normalize(
+        torch.randn(12, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), dim=1
+    )
     X = torch.cat([X, X[:1]])  # a duplicate: phi = 0 and H^inf is singular
     data = Dataset(X, torch.ones(13, 1, dtype=torch.float64), min_separation(X))
     rows = {b.key: b for b in bounds_for(data, 2, du_kernel=False)}

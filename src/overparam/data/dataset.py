@@ -53,19 +53,24 @@ class Dataset:
 
 
 def min_separation(X: torch.Tensor) -> float:
-    """phi = min_{i != j} ||x_i - x_j||_2, computed in float64 by blocks of rows (n^2 / block
-    memory). Returns inf for fewer than two points."""
+    """phi = min_{i != j} ||x_i - x_j||_2 in float64. Candidate pairs come from the Gram
+    expansion ||x||^2 + ||y||^2 - 2 x.y by blocks of rows (n^2 / block memory); the closest
+    pair's distance is then recomputed directly, so duplicates give exactly 0.
+    Returns inf for fewer than two points."""
     X = X.detach().to(torch.float64).cpu()
     n = X.shape[0]
     if n < 2:
         return float("inf")
     sq = (X * X).sum(1)
-    best = float("inf")
+    best, pair = float("inf"), (0, 1)
     block = 2048
     for s in range(0, n, block):
         rows = X[s : s + block]
         d2 = sq[s : s + block, None] + sq[None, :] - 2.0 * rows @ X.T
         idx = torch.arange(s, min(s + block, n))
         d2[idx - s, idx] = float("inf")
-        best = min(best, float(d2.min()))
-    return float(max(best, 0.0) ** 0.5)
+        flat = int(torch.argmin(d2))
+        value = float(d2.view(-1)[flat])
+        if value < best:
+            best, pair = value, (s + flat // n, flat % n)
+    return float((X[pair[0]] - X[pair[1]]).norm())

@@ -260,7 +260,7 @@ def run_config(
     """
     import copy
 
-    from overparam.models.fc import resolve_dtype
+    from overparam.models.base import resolve_dtype
     from overparam.train.run import build_model
 
     _check_cfg(cfg)

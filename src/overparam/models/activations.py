@@ -67,9 +67,10 @@ def torch_derivative(act: Activation) -> Callable[[torch.Tensor], torch.Tensor]:
     if act is Activation.TANH:
         return lambda z: 1.0 - torch.tanh(z) ** 2
     if act is Activation.GELU:
-        return lambda z: 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0))) + z * torch.exp(
-            -0.5 * z * z
-        ) / math.sqrt(2.0 * math.pi)
+        return lambda z: (
+            0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+            + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        )
     return lambda z: torch.sigmoid(z) * (1.0 + z * (1.0 - torch.sigmoid(z)))
 
 

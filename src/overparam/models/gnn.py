@@ -32,10 +32,12 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from overparam.errors import ConfigError
-from overparam.models.fc import Dense, resolve_device, resolve_dtype, resolve_trainable
+from overparam.models.base import (
+    Dense,
+    SpecNetwork,
+)
 from overparam.models.parameterization import LayerSpec, Parameterization, parse_parameterization
 
 GNN_PARAMETERIZATIONS = (Parameterization.STANDARD, Parameterization.NTK)
@@ -86,7 +88,7 @@ def gnn_specs(
     return specs
 
 
-class LinearGNN(nn.Module):
+class LinearGNN(SpecNetwork):
     """The linear GNN of [xu-2021-gnn, Definition 1], or with ``skip`` its JK-Net variant.
 
     Args:
@@ -145,26 +147,9 @@ class LinearGNN(nn.Module):
         self.in_features, self.width, self.hidden = in_features, hidden, hidden
         self.depth, self.out, self.nodes, self.d = depth, out, N, N
         self.specs = gnn_specs(self.parameterization, in_features, hidden, depth, out, skip=skip)
-        # float64 until the draws are copied in, then one cast to ``dtype`` (a float64 network
-        # must not carry float32-rounded weights).
-        self.layers = nn.ModuleList(Dense(s) for s in self.specs).to(torch.float64)
         self.register_buffer("S", S.detach().to(torch.float64).clone())
         self.register_buffer("features", features.detach().to(torch.float64).clone())
-        self.trained = resolve_trainable(self.specs, trainable, "all")
-        self.reset_parameters(seed)
-        self.to(dtype=resolve_dtype(dtype), device=resolve_device(device))
-        for layer in self.layers:
-            for p in layer.parameters():
-                p.requires_grad_(layer.spec.name in self.trained)
-
-    @torch.no_grad()
-    def reset_parameters(self, seed: int) -> None:
-        """Draw every weight from its Gaussian with a CPU generator seeded by ``seed``."""
-        gen = torch.Generator().manual_seed(int(seed))
-        for layer in self.layers:
-            s = layer.spec
-            w = torch.randn(s.fan_out, s.fan_in, generator=gen, dtype=torch.float64) * s.std
-            layer.weight.copy_(w)
+        self.build_layers(trainable, "all", seed, dtype, device)
 
     @property
     def aggregations(self) -> list[Dense]:
@@ -211,14 +196,6 @@ class LinearGNN(nn.Module):
     def hidden_layers(self) -> list[str]:
         """Names of the aggregation layers B1..BH (each outputs a hidden matrix X_(l))."""
         return [s.name for s in self.specs if s.role == "hidden"]
-
-    def parameter_layers(self) -> dict[str, str]:
-        """{"layers.0.weight": "B1", ...}: each parameter's layer name (the paper's symbol)."""
-        return {f"layers.{i}.weight": spec.name for i, spec in enumerate(self.specs)}
-
-    def trainable_parameters(self) -> dict[str, torch.Tensor]:
-        """{"layers.<i>.weight": tensor, ...} for the trained set, in layer order."""
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
     def extra_repr(self) -> str:
         return (

@@ -34,11 +34,12 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from overparam.errors import ConfigError
 from overparam.models.activations import Activation, c_sigma, parse_activation, torch_fn
-from overparam.models.fc import Dense, resolve_device, resolve_dtype, resolve_trainable
+from overparam.models.base import (
+    SpecNetwork,
+)
 from overparam.models.parameterization import (
     LayerSpec,
     Parameterization,
@@ -112,7 +113,7 @@ def resnet_specs(
     ]
 
 
-class ResNet(nn.Module):
+class ResNet(SpecNetwork):
     """A fully connected ResNet in allen-zhu's or du's residual form (module docstring).
 
     Args:
@@ -181,27 +182,8 @@ class ResNet(nn.Module):
         self.form = self.parameterization.value
         self.tau = self.specs[1].multiplier if self.form == "allen-zhu" else None
         self.c_res = c_res if self.form == "du" else None
-        # float64 until the draws are copied in, then one cast to ``dtype`` (a float64 network
-        # must not carry float32-rounded weights).
-        self.layers = nn.ModuleList(Dense(s) for s in self.specs).to(torch.float64)
         self.sigma = torch_fn(self.activation)
-        self.trained = resolve_trainable(
-            self.specs, trainable, default_trainable(self.parameterization)
-        )
-        self.reset_parameters(seed)
-        self.to(dtype=resolve_dtype(dtype), device=resolve_device(device))
-        for layer in self.layers:
-            for p in layer.parameters():
-                p.requires_grad_(layer.spec.name in self.trained)
-
-    @torch.no_grad()
-    def reset_parameters(self, seed: int) -> None:
-        """Draw every weight from its paper's Gaussian with a CPU generator seeded by ``seed``."""
-        gen = torch.Generator().manual_seed(int(seed))
-        for layer in self.layers:
-            s = layer.spec
-            w = torch.randn(s.fan_out, s.fan_in, generator=gen, dtype=torch.float64) * s.std
-            layer.weight.copy_(w)
+        self.build_layers(trainable, default_trainable(self.parameterization), seed, dtype, device)
 
     def forward(
         self, x: torch.Tensor, return_hidden: bool = False
@@ -235,18 +217,6 @@ class ResNet(nn.Module):
             pre.append(f)
             return f, pre, hidden
         return f
-
-    def hidden_layers(self) -> list[str]:
-        """Names of the layers whose output is a hidden vector (all but the output layer)."""
-        return [s.name for s in self.specs if s.activation]
-
-    def parameter_layers(self) -> dict[str, str]:
-        """{"layers.0.weight": "A", ...}: each parameter's layer name (the paper's symbol)."""
-        return {f"layers.{i}.weight": spec.name for i, spec in enumerate(self.specs)}
-
-    def trainable_parameters(self) -> dict[str, torch.Tensor]:
-        """{"layers.<i>.weight": tensor, ...} for the trained set, in layer order."""
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
     def extra_repr(self) -> str:
         scale = f"tau={self.tau:.4g}" if self.form == "allen-zhu" else f"c_res={self.c_res}"

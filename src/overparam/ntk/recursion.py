@@ -24,7 +24,7 @@ import torch
 
 from overparam.errors import ConfigError
 from overparam.models.activations import Activation, parse_activation
-from overparam.models.fc import resolve_trainable
+from overparam.models.base import resolve_trainable
 from overparam.models.parameterization import (
     LayerSpec,
     Parameterization,

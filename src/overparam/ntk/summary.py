@@ -10,7 +10,7 @@ import torch
 
 from overparam.data import sphere
 from overparam.models import FullyConnected, kernel_scale
-from overparam.models.fc import resolve_device, resolve_dtype
+from overparam.models.base import resolve_device, resolve_dtype
 from overparam.ntk.empirical import empirical
 
 

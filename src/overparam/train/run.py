@@ -13,7 +13,7 @@ from overparam.data import Dataset, Graph, close_pair, digits, karate, node_data
 from overparam.data.dataset import min_separation
 from overparam.errors import ConfigError
 from overparam.models import CNN, FullyConnected, LinearGNN, ResNet, default_loss
-from overparam.models.fc import resolve_device, resolve_dtype
+from overparam.models.base import resolve_device, resolve_dtype
 from overparam.train.history import History
 from overparam.train.loop import Callback, train
 from overparam.train.losses import Objective, accuracy, make_objective
