@@ -17,13 +17,24 @@ HARNESS = """<!DOCTYPE html><html><body><pre id="result">pending</pre>
 <iframe id="f" src="{src}" width="1200" height="900"></iframe>
 <script>
 const f = document.getElementById('f');
-f.addEventListener('load', async () => {{
+f.addEventListener('load', () => {{
+  // The iframe's load event fires after every image has loaded; drawing each one onto a
+  // canvas forces a synchronous decode, and a decoded chart has opaque pixels.
   const doc = f.contentDocument;
   const imgs = Array.from(doc.images);
-  await Promise.all(imgs.map(i => i.decode().then(() => true, () => false)));
+  const painted = imgs.map(i => {{
+    if (!(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0)) return false;
+    const c = document.createElement('canvas');
+    c.width = 16; c.height = 16;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(i, 0, 0, 16, 16);
+    const px = ctx.getImageData(0, 0, 16, 16).data;
+    for (let k = 3; k < px.length; k += 4) if (px[k] > 0) return true;
+    return false;
+  }});
   const out = {{
     images: imgs.length,
-    decoded: imgs.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0).length,
+    decoded: painted.filter(Boolean).length,
     sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]),
     summaryRows: doc.querySelectorAll('#summary tr').length,
     summaryText: (doc.querySelector('#summary') || {{innerText: ''}}).innerText,
@@ -80,7 +91,7 @@ def inspect_report(report: Path, workdir: Path) -> tuple[dict, list[str]]:
         server.server_close()
         thread.join(timeout=5)
         (root / "_harness.html").unlink()
-    match = re.search(r"RESULT(.*?)END", proc.stdout, re.S)
+    match = re.search(r"RESULT(\{.*?\})END", proc.stdout, re.S)
     if match is None:
         raise AssertionError(f"the harness did not report; stderr:\n{proc.stderr[-2000:]}")
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
