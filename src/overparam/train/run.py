@@ -143,9 +143,7 @@ def build_model(cfg: RunConfig, d: int, k: int) -> torch.nn.Module:
         weight_std=cfg.weight_std,
         bias_std=cfg.bias_std,
         readout_std=cfg.readout_std,
-        dtype=cfg.dtype,
-        device=cfg.device,
-        seed=cfg.seeds()["init"],
+        **common,
     )
 
 
