@@ -175,3 +175,25 @@ def test_zou_gu_done_when_command_verbatim():
     )
     assert out["steps"] == 1000 and out["status"] == "max_steps"
     assert out["final_loss"] < 1e-3 * out["initial_loss"]
+
+
+def test_n_all_keeps_the_whole_digits_split():
+    import json
+
+    from typer.testing import CliRunner
+
+    from overparam.cli import app
+    from overparam.config import build_config
+    from overparam.data import digits
+    from overparam.train.run import setup
+
+    result = CliRunner().invoke(
+        app, ["train", "--data", "digits", "--n", "all", "--width", "8", "--steps", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["n"] is None
+    full_train, _ = digits()
+    assert setup(build_config({"data": "digits", "n": None})).train.n == full_train.n == 1437
+    bad = CliRunner().invoke(app, ["train", "--n", "abc"])
+    assert bad.exit_code == 2
+    assert "n: got 'abc'; allowed: an integer >= 1, or 'all'" in bad.output

@@ -10,6 +10,7 @@ import typer
 from overparam.cli.common import is_terminal, print_json, user_errors
 from overparam.data.digits import DigitsTask
 from overparam.data.labels import Labels
+from overparam.errors import ConfigError
 from overparam.models.activations import Activation
 from overparam.models.parameterization import Parameterization
 
@@ -61,7 +62,9 @@ def register(app: typer.Typer) -> None:
         data: str | None = typer.Option(
             None, help="sphere, close-pair, digits, sbm or karate (graphs: --arch gnn)."
         ),
-        n: int | None = typer.Option(None, help="Training samples."),
+        n: str | None = typer.Option(
+            None, help="Training samples; 'all' keeps the whole digits train split."
+        ),
         d: int | None = typer.Option(None, help="Input dimension (sphere, close-pair)."),
         k: int | None = typer.Option(None, help="Output dimension."),
         mu: float | None = typer.Option(None, help="Last input coordinate, in (0, 1)."),
@@ -109,6 +112,9 @@ def register(app: typer.Typer) -> None:
 
         with user_errors():
             base = load_config_file(config) if config is not None else {}
+            n_value = _parse_n(n)
+            if n == "all":
+                base = {**base, "n": None}  # None overrides are skipped by build_config
             lr_value: float | str | None = lr
             if lr is not None and lr not in ("auto", "theory"):
                 try:
@@ -118,7 +124,7 @@ def register(app: typer.Typer) -> None:
             cfg = build_config(
                 base,
                 data=data,
-                n=n,
+                n=n_value,
                 d=d,
                 k=k,
                 mu=mu,
@@ -179,3 +185,13 @@ def register(app: typer.Typer) -> None:
             f"loss {history.initial_loss:.4e} -> {history.final_loss:.4e}  "
             f"train acc {history.train_accuracy}  wall {history.wall_s:.2f}s"
         )
+
+
+def _parse_n(n: str | None) -> int | None:
+    """``--n``: an integer, or 'all' (None: the whole digits train split)."""
+    if n is None or n == "all":
+        return None
+    try:
+        return int(n)
+    except ValueError:
+        raise ConfigError("n", n, "an integer >= 1, or 'all' for the whole digits split") from None
