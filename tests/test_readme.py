@@ -3,11 +3,13 @@ is one that command accepts (read from the command's own --help)."""
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from overparam.cli import app
@@ -50,3 +52,20 @@ def test_readme_command_exists_with_its_flags(words):
         assert re.search(rf"{re.escape(flag)}(?![\w-])", result.output), (
             f"{' '.join(sub)} has no {flag}"
         )
+
+
+def test_readme_python_example_runs_and_says_what_it_claims(capsys):
+    """The README's Python block runs as shown; what it prints matches the theory it shows."""
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(code) == 1
+    namespace: dict = {}
+    exec(compile(code[0], str(README), "exec"), namespace)
+    theta, limit = namespace["theta"], namespace["limit"]
+    assert theta.shape == limit.shape == (16, 16)
+    rel = float((theta - torch.as_tensor(limit)).norm() / theta.norm())
+    assert rel < 0.2  # finite-width error ~ m^(-1/2) at m = 2048
+    history = namespace["history"]
+    assert history.final_loss < 1e-3 * history.initial_loss
+    assert {r["probe"] for r in history.records} == {"movement", "flips"}
+    row = namespace["row"]
+    assert row.width_log10 > 8 * math.log10(16) + 12 * math.log10(2)  # n^8 L^12 / phi^4 > that
