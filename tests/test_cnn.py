@@ -16,7 +16,8 @@ from overparam.errors import ConfigError
 from overparam.models import CNN
 from overparam.models.cnn import extract_patches, patch_adjoint, patch_index
 from overparam.ntk import empirical
-from overparam.train.run import build_data, run
+from overparam.train.losses import accuracy
+from overparam.train.run import build_data, run, setup
 
 SHAPES = [(1, 7), (2, 5), (1, 4, 4), (2, 3, 4)]
 
@@ -198,10 +199,12 @@ def test_trains_on_digits(param, algorithm):
         arch="cnn", data="digits", parameterization=param, n=24, width=4, depth=2, steps=30,
         algorithm=algorithm, batch=batch, dtype="float64",
     )  # fmt: skip
-    h = run(cfg)
+    s = setup(cfg)
+    h = run(cfg, setup_=s)
     assert h.status == "max_steps"
     assert h.final_loss < 0.7 * h.initial_loss
-    assert h.test_accuracy is not None
+    with torch.no_grad():
+        assert h.test_accuracy == accuracy(s.model(s.test.X), s.test.y)
 
 
 @pytest.mark.filterwarnings(JVP_WARNING)

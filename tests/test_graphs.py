@@ -102,7 +102,8 @@ def test_config_builds_the_same_graph_for_data_and_model():
     train, test = build_data(cfg)
     model = build_model(cfg, train.d, train.k)
     graph = build_graph(cfg)
-    assert model.nodes == 20 and train.k == 3 and test is not None
+    assert model.nodes == 20 and train.k == 3
+    assert train.n + test.n == 20  # every node is a train or a test node
     torch.testing.assert_close(model.features.double(), graph.X)
     torch.testing.assert_close(model.S.double(), graph.S)
     torch.testing.assert_close(train.y, graph.y[train.X.argmax(1)])

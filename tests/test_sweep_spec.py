@@ -96,7 +96,8 @@ def test_shipped_specs_load_and_validate():
     ws = load_spec("width-scaling")
     assert [c.width for c in ws.configs()[::3]] == [64, 128, 256, 512, 1024]
     assert ws.probes == ("movement", "flips")
-    assert load_spec("critical-width").critical is not None
+    crit = load_spec("critical-width").critical
+    assert (crit.target_ratio, crit.success, crit.seed_list()) == (0.01, 0.9, (0, 1, 2, 3, 4))
 
 
 def test_load_spec_errors(tmp_path):
