@@ -49,7 +49,9 @@ def torch_conv(x: torch.Tensor, W: torch.Tensor, kernel: int, padding: str) -> t
     return conv(x, w, padding=pad)
 
 
-@pytest.mark.parametrize(("shape", "padding"), itertools.product(SHAPES, ["circular", "zeros"]))
+@pytest.mark.parametrize(
+    ("shape", "padding"), list(itertools.product(SHAPES, ["circular", "zeros"]))
+)
 def test_first_layer_is_torch_convolution(shape, padding):
     x = images(3, shape, 0)
     net = CNN(shape, 4, 1, 3, padding=padding, dtype=torch.float64, seed=1)
