@@ -97,7 +97,7 @@ def test_json_theory_over_practice():
         (["--n", "100", "--depth", "0"], "depth", "0"),
         (["--n", "100", "--depth", "3", "--batch", "200"], "batch", "200"),
         (["--n", "100", "--depth", "3", "--eps", "2"], "eps", "2.0"),
-        (["--n", "100", "--depth", "3", "--delta", "0"], "delta_fail", "0.0"),
+        (["--n", "100", "--depth", "3", "--delta", "0"], "delta", "0.0"),  # the option's name
         ([*ISSUE_ARGS[1:], "--measured-width", "-5"], "measured_width", "-5.0"),
         (["--depth", "2", "--data", "digits", "--lambda0", "0.1"], "lambda0", "0.1"),
         (["--depth", "2"], "n", "None"),

@@ -85,6 +85,14 @@ BAD_AT_BUILD = st.one_of(
     st.tuples(st.just({"data": "close-pair"}), st.just("phi")),
     st.tuples(st.just({"dtype": "float16"}), st.just("dtype")),
     st.tuples(st.just({"widht": 64}), st.just("widht")),
+    # separations no n points reach on the unit sphere, and devices torch has no name for
+    st.tuples(
+        st.fixed_dictionaries(
+            {"min_separation": st.one_of(st.floats(2.0, 10.0), st.floats(-5.0, -1e-9))}
+        ),
+        st.just("min_separation"),
+    ),
+    st.tuples(st.just({"device": "not-a-device"}), st.just("device")),
 )
 
 
@@ -104,12 +112,6 @@ def infeasible_separation(draw):
 # Accepted by RunConfig, rejected when data and network are built.
 BAD_AT_SETUP = st.one_of(
     infeasible_separation(),
-    st.tuples(
-        st.fixed_dictionaries(
-            {"min_separation": st.one_of(st.floats(2.0, 10.0), st.floats(-5.0, -1e-9))}
-        ),
-        st.just("min_separation"),
-    ),
     st.tuples(st.just({"parameterization": "cao-gu", "depth": 1}), st.just("depth")),
     st.tuples(
         st.fixed_dictionaries(
@@ -127,7 +129,6 @@ BAD_AT_SETUP = st.one_of(
     st.tuples(st.just({"data": "close-pair", "phi": 1.9}), st.just("phi")),
     st.tuples(st.just({"trainable": "W7"}), st.just("trainable")),
     st.tuples(st.just({"d": 1}), st.just("d")),
-    st.tuples(st.just({"device": "not-a-device"}), st.just("device")),
     st.tuples(st.just({"data": "digits", "n": 5000}), st.just("n")),
 )
 
@@ -157,6 +158,57 @@ def test_cuda_device_is_a_config_error_when_absent():
     with pytest.raises(ConfigError) as err:
         setup(build_config(SMALL, device="cuda"))
     assert_one_line(err.value, "device")
+
+
+def test_the_arch_picks_data_and_parameterization_only_when_unset():
+    assert (build_config(arch="gnn").data, build_config(arch="gnn").parameterization) == (
+        "sbm",
+        "standard",
+    )
+    assert build_config(arch="gnn", data="karate").data == "karate"
+    assert build_config(arch="cnn").data == "sphere"  # 1-D convolutions of the coordinates
+    with pytest.raises(ConfigError) as err:
+        build_config(arch="gnn", data="sphere")
+    assert_one_line(err.value, "data")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"width": True}, "width"),
+        ({"width": 3.0}, "width"),
+        ({"width": "64"}, "width"),
+        ({"width": 2**40}, "width"),
+        ({"seed": -1}, "seed"),
+        ({"arch": ["fc"]}, "arch"),
+        ({"arch": {"a": 1}}, "arch"),
+        ({"skip": 1}, "skip"),
+        ({"lr": True}, "lr"),
+        ({"target_ratio": 1.0}, "target_ratio"),
+        ({"target_loss": math.nan}, "target_loss"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"bias_std": math.inf}, "bias_std"),
+        ({"phi": 2.0, "data": "close-pair"}, "phi"),
+        ({"probes": [1]}, "probes"),
+    ],
+)
+def test_strict_types_reject_bools_floats_strings_and_overflow(fields, field):
+    with pytest.raises(ConfigError) as err:
+        build_config(SMALL, **fields)
+    assert_one_line(err.value, field)
+    for word in ("Input should", "validation error", "pydantic"):
+        assert word not in str(err.value)
+
+
+def test_numpy_integers_and_python_ints_are_accepted():
+    import numpy as np
+
+    cfg = build_config(width=np.int64(32), seed=np.uint32(7), mu=np.float64(0.25))
+    assert (cfg.width, cfg.seed, cfg.mu) == (32, 7, 0.25)
+    assert (
+        type(cfg.width) is int
+        and cfg.config_hash() == build_config(width=32, seed=7, mu=0.25).config_hash()
+    )
 
 
 def test_cross_field_errors_report_the_value_received():

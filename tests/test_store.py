@@ -232,5 +232,34 @@ def test_missing_database_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="existing results database"):
         load(tmp_path / "nope.sqlite")
     (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(ConfigError, match="writable SQLite path"):
+    with pytest.raises(ConfigError, match=r"writable location \(File exists: .*file"):
         Store(tmp_path / "file" / "x.sqlite")
+
+
+def test_used_device_names_the_cuda_index(monkeypatch):
+    import torch
+
+    from overparam.store.result import used_device
+
+    assert used_device("cpu") == "cpu" and used_device(torch.device("cpu")) == "cpu"
+    assert used_device(None) is None and used_device("not-a-device") is None
+    assert used_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
+    assert used_device("cuda") == "cuda:3"  # the device a bare "cuda" resolves to
+
+
+def test_open_for_reading_never_creates_and_refuses_writes(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with pytest.raises(ConfigError, match="existing results database"):
+        Store.open(path)
+    assert not path.exists()
+    with Store.open(path, mode="write") as db:
+        e = db.experiment("a", {})
+    with Store.open(path) as db:
+        assert db.mode == "read" and db.schema_version == 2
+        with pytest.raises(ConfigError, match=r"a writable location \(attempt to write"):
+            db.enqueue(e, _configs(1))
+        assert db.release(Owner()) == 0
+    with pytest.raises(ConfigError, match="mode"):
+        Store(path, mode="append")  # type: ignore[arg-type]

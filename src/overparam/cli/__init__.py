@@ -3,12 +3,57 @@
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from overparam import __version__
+from overparam.errors import ConfigError
+
+
+class OneLineErrors(TyperGroup):
+    """The root command: every usage error (bad type or choice, unknown or missing option) ends
+    in one stderr line ``error: <field>: got <value>; allowed: <...>`` and exit code 2, instead
+    of click's usage box; Ctrl-C / EOF exit 130 quietly; ``--help`` exits 0."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from overparam.cli.common import click_error, is_a, print_error
+
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except ConfigError as e:
+            print_error(e)
+            sys.exit(2)
+        except Exception as e:
+            if is_a(e, "NoArgsIsHelpError"):
+                help_text = e.ctx.get_help()  # type: ignore[attr-defined]  # rich help prints
+                if help_text:
+                    typer.echo(help_text)
+                sys.exit(0)
+            if is_a(e, "ClickException"):
+                print_error(click_error(e, argv, self))
+                sys.exit(2)
+            if is_a(e, "Abort"):
+                sys.exit(130)
+            raise
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="overparam",
     help="Measure the convergence theory of over-parameterized deep networks.",
     no_args_is_help=True,
@@ -26,6 +71,7 @@ COMMAND_MODULES = (
     "critical",
     "reproduce",
     "generalization",
+    "store",
 )
 
 
@@ -54,5 +100,6 @@ for _name in COMMAND_MODULES:
     _module.register(app)
 
 
-def main() -> None:
-    app()
+def main(args: Sequence[str] | None = None) -> None:
+    """Run the command line on ``args`` (default: ``sys.argv[1:]``); always exits."""
+    typer.main.get_command(app).main(args=args, prog_name="overparam")

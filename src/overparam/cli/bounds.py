@@ -6,6 +6,8 @@ Parses options and calls :func:`overparam.theory.bounds` or, with ``--data``,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -13,7 +15,7 @@ import typer
 
 from overparam.cli.common import is_terminal, print_json, user_errors
 from overparam.data.digits import DigitsTask
-from overparam.errors import ConfigError
+from overparam.errors import ConfigError, require_int, require_seed
 from overparam.models.activations import Activation
 
 
@@ -26,6 +28,27 @@ class DataSource(StrEnum):
 
 
 _MEASURED = ("phi", "lambda0", "lambda_min_k", "x_norm")
+# The library's argument names, as this command's options (--delta, --constant, --dim, ...).
+_OPTION_OF = {
+    "delta_fail": "delta",
+    "lambda_min_K": "lambda_min_k",
+    "constants.width": "constant",
+    "constants.iterations": "constant",
+    "constants.step_size": "constant",
+    "constants.depth": "depth_constant",
+    "d": "dim",
+}
+
+
+@contextmanager
+def _as_options() -> Iterator[None]:
+    """Re-raise a library ConfigError under the name of the option the user typed."""
+    try:
+        yield
+    except ConfigError as e:
+        if e.field not in _OPTION_OF:
+            raise
+        raise ConfigError(_OPTION_OF[e.field], e.value, e.allowed) from None
 
 
 def _load(data: DataSource, n: int | None, k: int | None, task: DigitsTask, dim: int, seed: int):
@@ -37,7 +60,27 @@ def _load(data: DataSource, n: int | None, k: int | None, task: DigitsTask, dim:
         return digits(task=task, n=n, seed=seed)[0]
     if n is None:
         raise ConfigError("n", None, "an integer >= 2 with --data sphere")
+    require_int("n", n)
+    require_int("dim", dim, 2, allowed="an integer >= 2 (the last coordinate is mu)")
     return sphere(n, dim, k=1 if k is None else k, seed=seed)
+
+
+def _check_measure(data: DataSource, n: int | None, dim: int, depth: int, act: Activation) -> None:
+    """Sizes valid; the n x n Gram and K^(L) of --data within memory (overparam.memory)."""
+    from overparam.memory import analytic_bytes, check_fits
+
+    require_int("depth", depth)
+    if data is DataSource.DIGITS:
+        return  # at most the 1437 digits
+    if n is None:
+        raise ConfigError("n", None, "an integer >= 2 with --data sphere")
+    dim_ok = require_int("dim", dim, 2, allowed="an integer >= 2 (the last coordinate is mu)")
+    sizes = {"n": require_int("n", n), "dim": dim_ok}
+
+    def estimate(s: dict[str, int]) -> int:
+        return analytic_bytes(n=s["n"], d=s["dim"], depth=depth, activation=str(act))
+
+    check_fits(f"bounds --data sphere, n {n}", estimate(sizes), sizes, estimate)
 
 
 def _table(rows: list, measured_width: float | None) -> Any:
@@ -112,7 +155,8 @@ def register(app: typer.Typer) -> None:
         from overparam.theory import Constants, bounds, bounds_for, measure_inputs, sort_by_width
 
         inputs = None
-        with user_errors():
+        with user_errors(), _as_options():
+            require_seed("seed", seed)
             consts = Constants(
                 width=constant, iterations=constant, step_size=constant, depth=depth_constant
             )
@@ -138,6 +182,7 @@ def register(app: typer.Typer) -> None:
                 for field, value in {**given, "x_norm": x_norm}.items():
                     if value is not None:
                         raise ConfigError(field, value, f"omit it with --data {data}: measured")
+                _check_measure(data, n, dim, depth, activation)
                 inputs = measure_inputs(
                     _load(data, n, k, task, dim, seed), depth, activation=activation
                 )

@@ -2,20 +2,48 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from overparam.cli.common import print_json, user_errors
-from overparam.cli.sweep import ExecutorChoice, RunProgress
+from overparam import progress
+from overparam.cli.common import check_device, print_json, user_errors
+from overparam.cli.sweep import ExecutorChoice
 from overparam.data.labels import Labels
+from overparam.errors import ConfigError, require_int
 from overparam.models.activations import Activation
 from overparam.models.parameterization import Parameterization
+from overparam.progress import Reporter
 from overparam.store.sqlite import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from overparam.config import RunConfig
 
 # 1% of the initial loss: far enough below L(W_0) that fitting, not luck, decides success.
 DEFAULT_TARGET_RATIO = 0.01
+
+
+def check_memory(cfg: RunConfig, width_max: int, seeds: int, *, batched: bool) -> None:
+    """The widest run of the search (all seeds at once when batched) within memory."""
+    from overparam.memory import check_fits, train_estimate
+    from overparam.sweep.critical import MAX_SEEDS
+
+    require_int("width_max", width_max)
+    require_int("seeds", seeds, 1, MAX_SEEDS)
+    copies = seeds if batched else 1
+    sizes = {"width_max": width_max, "depth": cfg.depth}
+    if cfg.n is not None:
+        sizes["n"] = cfg.n
+
+    def estimate(s: dict[str, int]) -> int:
+        update = {"width": s["width_max"], "depth": s["depth"]}
+        if "n" in s:
+            update["n"] = s["n"]
+        return copies * train_estimate(cfg.model_copy(update=update)).bytes
+
+    what = f"critical-width, {copies} runs at width {width_max}, depth {cfg.depth}"
+    check_fits(what, estimate(sizes), sizes, estimate, device=cfg.device)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,12 +79,14 @@ def register(app: typer.Typer) -> None:
         address: str | None = typer.Option(
             None, help="Ray cluster address ('auto': an existing cluster); ray only."
         ),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress (bars or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Smallest width (log2 grid, then bisection) at which GD reaches the target within
         --max-steps for at least --success of the seeds; every run is stored."""
         from overparam.config import build_config, load_config_file
         from overparam.sweep import critical_width
+        from overparam.sweep.critical import _validate as validate_search
 
         with user_errors():
             base = load_config_file(config) if config is not None else {}
@@ -82,10 +112,27 @@ def register(app: typer.Typer) -> None:
                 lr_scale=lr_scale,
                 dtype=dtype,
             )
+            if target_ratio is not None and target_loss is not None:
+                # the same rule, and words, as a [critical] table of a sweep spec
+                raise ConfigError(
+                    "target_loss", target_loss, "exactly one of target_loss, target_ratio"
+                )
             if target_ratio is None and target_loss is None:
                 target_ratio = DEFAULT_TARGET_RATIO
-            show = sys.stderr.isatty() and not json_out
-            with RunProgress("critical-width", show) as bar:
+            check_device(cfg.device)
+            require_int("width_max", width_max)
+            if store.is_dir():
+                raise ConfigError("store", str(store), "a results database file (this is a folder)")
+            validate_search(
+                target_loss, target_ratio, max_steps, success, seeds, width_min, width_max, rel_tol
+            )
+            if workers is not None:
+                require_int("workers", workers)
+            check_memory(cfg, width_max, seeds, batched=executor.value == "batched")
+            # Runs so far: the bisection adds runs as it goes.
+            with Reporter(
+                "critical-width", "runs", delay=progress.COMMAND_DELAY_S, enabled=not quiet
+            ) as bar:
                 result = critical_width(
                     cfg,
                     target_loss=target_loss,

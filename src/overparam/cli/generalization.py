@@ -59,6 +59,27 @@ def _table(result: Any) -> Any:
     return table
 
 
+def check_memory(
+    *, n: int, d: int, width: int, depth: int, n_test: int, kernels: list[str], ntrf: bool
+) -> None:
+    """The n x n kernels of the bound (analytic, empirical with its factors) and of the NTRF
+    fit (one per layer) within memory (see overparam.memory)."""
+    from overparam.memory import analytic_bytes, check_fits, ntk_bytes
+
+    sizes = {"n": n, "width": width, "depth": depth}
+
+    def estimate(s: dict[str, int]) -> int:
+        total = analytic_bytes(n=s["n"], d=d, depth=s["depth"])
+        if "empirical" in kernels or ntrf:
+            total += ntk_bytes(n=s["n"], d=d, width=s["width"], depth=s["depth"], dtype="float64")
+        if ntrf:
+            total += 3 * 8 * s["n"] ** 2 * (s["depth"] + 1)
+        return total + 8 * n_test * s["width"] * (s["depth"] + 1)
+
+    what = f"generalization, n {n}, width {width}, depth {depth}"
+    check_fits(what, estimate(sizes), sizes, estimate)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``generalization`` command to ``app``."""
 
@@ -92,14 +113,30 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cao & Gu's Algorithm 2: expected test error, NTK bound and NTRF loss."""
         from overparam.config import build_config
-        from overparam.errors import ConfigError
+        from overparam.errors import ConfigError, require_int
         from overparam.generalization import evaluate
 
         with user_errors():
+            require_int("width", width)
+            require_int(
+                "depth", depth, 2, allowed="an integer >= 2 for cao-gu (L counts the output layer)"
+            )
+            require_int("dim", dim, 2, allowed="an integer >= 2 (the last coordinate is mu)")
+            require_int("n_test", n_test)
             if seeds < 1:
                 raise ConfigError("seeds", seeds, "an integer >= 1")
             if n is None:
                 n = 1437 if data is GenData.DIGITS else 800
+            require_int("n", n)
+            check_memory(
+                n=n,
+                d=64 if data is GenData.DIGITS else dim,
+                width=width,
+                depth=depth,
+                n_test=n_test if data is GenData.SPHERE else 0,
+                kernels=[k.value for k in kernel],
+                ntrf=ntrf,
+            )
             sphere = {"d": dim, "labels": "teacher"} if data is GenData.SPHERE else {}
             cfg = build_config(
                 data=data.value,

@@ -7,6 +7,22 @@ import typer
 from overparam.cli.common import print_json, user_errors
 from overparam.models.activations import Activation
 from overparam.models.parameterization import Parameterization
+from overparam.progress import Reporter
+
+
+def check_memory(*, n: int, d: int, depth: int, activation: str, seed: int) -> None:
+    """Sizes and seed valid, and the n x n recursion arrays within memory (overparam.memory)."""
+    from overparam.errors import require_int, require_seed
+    from overparam.memory import analytic_bytes, check_fits
+
+    sizes = {"n": require_int("n", n), "d": require_int("d", d)}
+    require_int("depth", depth)
+    require_seed("seed", seed)
+
+    def estimate(s: dict[str, int]) -> int:
+        return analytic_bytes(**s, depth=depth, activation=activation)
+
+    check_fits(f"kernel, n {n}", estimate(sizes), sizes, estimate)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,12 +37,19 @@ def register(app: typer.Typer) -> None:
         bias_std: float = typer.Option(0.0, help="sigma_b (ntk / standard)."),
         mu: float = typer.Option(0.5, help="Last input coordinate, in (0, 1)."),
         seed: int = typer.Option(0, help="Data seed."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress (bar or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Analytic (infinite-width) NTK: seconds, shape, trace, lambda_min and lambda_max."""
         from overparam.ntk.analytic import analytic_summary
 
         with user_errors():
+            check_memory(n=n, d=d, depth=depth, activation=str(activation), seed=seed)
+        # stderr only; plain lines once it has taken a second, then every 10 s.
+        with (
+            user_errors(),
+            Reporter(f"kernel n={n} L={depth}", "", delay=1.0, transient=True, enabled=not quiet),
+        ):
             out = analytic_summary(
                 n=n,
                 d=d,

@@ -6,61 +6,51 @@ from pathlib import Path
 
 import typer
 
+from overparam import progress
 from overparam.cli.common import print_json, user_errors
+from overparam.errors import ConfigError
+from overparam.progress import StudyProgress
+
+# The registry's names (overparam.report.reproduce.load_studies), listed here so that --help
+# does not import every study; tests/test_bad_input_corpus.py keeps the two equal.
+STUDY_NAMES = (
+    "critical-width",
+    "depth",
+    "du-two-layer",
+    "generalization",
+    "gnn-skip",
+    "kernel-regime",
+    "labels",
+    "linear-rate",
+    "no-critical-points",
+    "width-scaling",
+)
+ONLY_HELP = "Study name (repeatable): " + ", ".join(STUDY_NAMES) + "."
 
 
-class StudyProgress:
-    """A rich display: one bar over studies, one over the current study's runs, with ETA."""
+def check_executor(executor: str, workers: int | None, address: str | None) -> None:
+    """The executor's name, worker count and address, before any study starts."""
+    from overparam.errors import require_int
+    from overparam.sweep.executors import EXECUTORS
 
-    def __init__(self, n_studies: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        self.overall = self.progress.add_task("[bold]studies", total=n_studies)
-        self.current = None
-        self.started = 0
-
-    def __call__(self, study: str, done: int, total: int) -> None:
-        if done < 0:
-            if self.current is not None:
-                self.progress.update(self.overall, advance=1)
-                self.progress.remove_task(self.current)
-            self.current = self.progress.add_task(f"  {study}", total=None)
-            return
-        self.progress.update(self.current, completed=done, total=total)
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.current is not None:
-            self.progress.update(self.overall, advance=1)
-        self.progress.stop()
+    if executor not in EXECUTORS:
+        raise ConfigError("executor", executor, ", ".join(EXECUTORS))
+    if workers is not None:
+        require_int("workers", workers, allowed="an integer >= 1")
+    if address is not None and executor != "ray":
+        raise ConfigError("address", address, "only with executor=ray")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def reproduce(
         quick: bool = typer.Option(False, "--quick", help="Smaller sizes (about 3 minutes)."),
-        only: list[str] | None = typer.Option(None, "--only", help="Study name (repeatable)."),
+        only: list[str] | None = typer.Option(None, "--only", help=ONLY_HELP),
         out: Path = typer.Option(Path("overparam-results"), "--out", help="Output folder."),
         executor: str = typer.Option("local", help="local, batched or ray."),
         workers: int | None = typer.Option(None, help="Worker processes (local executor)."),
         address: str | None = typer.Option(None, help="Ray cluster address (ray executor)."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress (bars or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON summary."),
     ) -> None:
         """Run the papers' studies (resumable) and write DIR/report.html."""
@@ -68,8 +58,14 @@ def register(app: typer.Typer) -> None:
         from overparam.report.reproduce import select
 
         with user_errors():
+            if out.exists() and not out.is_dir():
+                raise ConfigError("out", str(out), "a folder for the results (this is a file)")
+            check_executor(executor, workers, address)
             studies = select(only)
-            if json_out:
+            # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
+            with StudyProgress(
+                len(studies), delay=progress.COMMAND_DELAY_S, enabled=not quiet
+            ) as bar:
                 result = run(
                     out=out,
                     quick=quick,
@@ -77,18 +73,8 @@ def register(app: typer.Typer) -> None:
                     executor=executor,
                     workers=workers,
                     address=address,
+                    progress=bar,
                 )
-            else:
-                with StudyProgress(len(studies)) as bar:
-                    result = run(
-                        out=out,
-                        quick=quick,
-                        only=only,
-                        executor=executor,
-                        workers=workers,
-                        address=address,
-                        progress=bar,
-                    )
         summary = {
             "report": str(result.report),
             "studies": result.studies,
@@ -96,13 +82,14 @@ def register(app: typer.Typer) -> None:
             "wall_s": round(result.wall_s, 2),
             "claims": result.claims,
         }
+        done = f"report: {result.report}  ({result.wall_s:.0f} s, {result.executed} runs trained)"
         if json_out:
             print_json(summary)
+            if not quiet:
+                typer.echo(done, err=True)  # the elapsed time, off stdout
             return
         _print_claims(result.claims)
-        typer.echo(
-            f"report: {result.report}  ({result.wall_s:.0f} s, {result.executed} runs trained)"
-        )
+        typer.echo(done)
 
     @app.command()
     def report(
@@ -110,13 +97,16 @@ def register(app: typer.Typer) -> None:
             Path("overparam-results") / "results.sqlite", "--store", help="Results database."
         ),
         out: Path | None = typer.Option(None, "--out", help="HTML file (default: beside store)."),
-        only: list[str] | None = typer.Option(None, "--only", help="Study name (repeatable)."),
+        only: list[str] | None = typer.Option(None, "--only", help=ONLY_HELP),
     ) -> None:
         """Regenerate the HTML report from stored results, without training."""
-        from overparam.report.reproduce import write_report
+        from overparam.report.reproduce import select, write_report
 
         with user_errors():
+            select(only)  # unknown study names first: they do not depend on the store
             target = out or store.parent / "report.html"
+            if target.is_dir():
+                raise ConfigError("out", str(target), "an HTML file path (this is a folder)")
             path, claims = write_report(store, target, only=only)
         _print_claims(claims)
         typer.echo(f"report: {path}")

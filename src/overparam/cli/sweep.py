@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from overparam import progress
 from overparam.cli.common import print_json, user_errors
+from overparam.progress import Reporter
 from overparam.store.sqlite import DEFAULT_PATH
 
 
@@ -26,50 +27,15 @@ class ExportFormat(StrEnum):
     PARQUET = "parquet"
 
 
-class RunProgress:
-    """A rich progress bar over runs (finished / total, rate, ETA) on stderr."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn(f"[bold]{label}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("runs"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not enabled,
-        )
-        self.task: Any = None
-
-    def __enter__(self) -> RunProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, finished: int, total: int) -> None:
-        if self.task is None:
-            self.task = self.progress.add_task("runs", total=total, completed=finished)
-        else:
-            self.progress.update(self.task, total=total, completed=finished)
-
-
-def _status_table(rows: list[dict[str, Any]], title: str) -> None:
+def _status_table(
+    rows: list[dict[str, Any]], title: str, listed: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """The counts per experiment, then the diverged and failed runs ``listed`` names (run id,
+    the config fields that vary across the experiment, first error line)."""
     from rich.console import Console
     from rich.table import Table
+
+    from overparam.report.fate import format_fields
 
     table = Table(title=title)
     for col, style in (
@@ -83,7 +49,10 @@ def _status_table(rows: list[dict[str, Any]], title: str) -> None:
         ("total", ""),
     ):
         table.add_column(
-            col, style=style, justify="left" if col in ("experiment", "kind") else "right"
+            col,
+            style=style,
+            justify="left" if col in ("experiment", "kind") else "right",
+            overflow="fold",  # experiment names are shown whole, never elided
         )
     for r in rows:
         table.add_row(
@@ -91,7 +60,24 @@ def _status_table(rows: list[dict[str, Any]], title: str) -> None:
             r["kind"],
             *(str(r[k]) for k in ("done", "diverged", "failed", "running", "queued", "total")),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if not listed:
+        return
+    runs = Table(title="diverged and failed runs")
+    for col in ("experiment", "run", "status", "config", "error"):
+        runs.add_column(col, justify="right" if col == "run" else "left", overflow="fold")
+    more = []
+    for name, entry in listed.items():
+        for status in ("failed", "diverged"):
+            for r in entry[status]:
+                runs.add_row(name, str(r["run_id"]), status, format_fields(r["fields"]), r["error"])
+            if n := entry["unlisted"][status]:
+                more.append(f"{name}: and {n} more {status} (--limit to list more)")
+    if runs.row_count:
+        console.print(runs)
+    for line in more:
+        console.print(line, markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -117,7 +103,7 @@ def register(app: typer.Typer) -> None:
             60.0, help="Seconds without heartbeat before another writer's claim is re-queued."
         ),
         retry_failed: bool = typer.Option(False, help="Run failed runs again."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress (bars or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Run a sweep, or resume it: finished runs are skipped, dead claims re-queued."""
@@ -125,8 +111,10 @@ def register(app: typer.Typer) -> None:
 
         with user_errors():
             parsed = load_spec(spec)
-            show = sys.stderr.isatty() and not quiet and not json_out
-            with RunProgress(parsed.name, show) as bar:
+            # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
+            with Reporter(
+                f"sweep {parsed.name}", "runs", delay=progress.COMMAND_DELAY_S, enabled=not quiet
+            ) as bar:
                 result = run_sweep(
                     parsed,
                     store=store,
@@ -157,17 +145,32 @@ def register(app: typer.Typer) -> None:
     @sweep_app.command("status")
     def status_cmd(
         store: Path = typer.Option(DEFAULT_PATH, "--store", help="SQLite results database."),
+        limit: int = typer.Option(
+            10, "--limit", help="Most diverged / failed runs listed per experiment (0: none)."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Runs per experiment: done / diverged / failed / running / remaining."""
+        """Runs per experiment: done / diverged / failed / running / remaining, and which runs
+        diverged or failed (run id, the config fields that vary, the first error line)."""
+        from overparam.errors import ConfigError
+        from overparam.report.fate import stored_listed
         from overparam.store import summary_counts
 
         with user_errors():
+            if limit < 0:
+                raise ConfigError("limit", limit, "an integer >= 0")
+            listed = stored_listed(store, limit)  # first: a clear error for unreadable stores
             rows = summary_counts(store)
         if json_out:
-            print_json({"store": str(store), "experiments": rows})
+            flat: dict[str, list[dict[str, Any]]] = {"diverged": [], "failed": []}
+            unlisted = {"diverged": 0, "failed": 0}
+            for name, entry in listed.items():
+                for status in flat:
+                    flat[status].extend({"experiment": name, **r} for r in entry[status])
+                    unlisted[status] += entry["unlisted"][status]
+            print_json({"store": str(store), "experiments": rows, **flat, "unlisted": unlisted})
             return
-        _status_table(rows, f"sweeps in {store}")
+        _status_table(rows, f"sweeps in {store}", listed)
 
     @sweep_app.command("export")
     def export_cmd(

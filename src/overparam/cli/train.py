@@ -7,45 +7,13 @@ from pathlib import Path
 
 import typer
 
-from overparam.cli.common import is_terminal, print_json, user_errors
+from overparam.cli.common import print_json, user_errors
 from overparam.data.digits import DigitsTask
 from overparam.data.labels import Labels
 from overparam.errors import ConfigError
 from overparam.models.activations import Activation
 from overparam.models.parameterization import Parameterization
-
-
-class ProgressBar:
-    """A rich progress bar (step, loss, rate, ETA) as a training callback."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3e}"),
-            TextColumn("{task.speed} it/s"),
-            TimeRemainingColumn(),
-        )
-        self.task = None
-
-    def on_start(self, state) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=state.steps, loss=float("nan"))
-
-    def on_step(self, state) -> None:
-        self.progress.update(self.task, completed=state.step, loss=state.loss)
-
-    def on_end(self, state) -> None:
-        self.progress.stop()
+from overparam.progress import TrainProgress
 
 
 def _choices(enum: type[StrEnum]) -> str:
@@ -55,59 +23,136 @@ def _choices(enum: type[StrEnum]) -> str:
     return ", ".join(e.value for e in enum)
 
 
+def _help(text: str, field: str) -> str:
+    """``text`` and the RunConfig default of ``field`` ("[default: 256]"), read from
+    ``RunConfig.model_fields`` so the help never disagrees with the config."""
+    from rich.markup import escape
+
+    from overparam.config import RunConfig, field_allowed
+
+    info = RunConfig.model_fields[field]
+    value = info.default
+    shown = value.value if isinstance(value, StrEnum) else value
+    if field in ("data", "parameterization"):  # the default follows --arch
+        shown = info.description
+    elif field == "n":
+        shown = f"{value}; digits: all"
+    elif value is None or value == ():
+        # "..., or None (what None means)" from the field's validator
+        _, sep, meaning = field_allowed(field).rpartition("or None (")
+        shown = meaning.removesuffix(")") if sep and field != "phi" else "none"
+    return f"{text} {escape(f'[default: {shown}]')}"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         config: Path | None = typer.Option(None, "--config", help="TOML or JSON RunConfig file."),
         data: str | None = typer.Option(
-            None, help="sphere, close-pair, digits, sbm or karate (graphs: --arch gnn)."
+            None,
+            help=_help("sphere, close-pair, digits, sbm or karate (graphs: --arch gnn).", "data"),
         ),
         n: str | None = typer.Option(
-            None, help="Training samples; 'all' keeps the whole digits train split."
+            None, help=_help("Training samples; 'all' keeps the whole digits train split.", "n")
         ),
-        d: int | None = typer.Option(None, help="Input dimension (sphere, close-pair)."),
-        k: int | None = typer.Option(None, help="Output dimension."),
-        mu: float | None = typer.Option(None, help="Last input coordinate, in (0, 1)."),
-        min_separation: float | None = typer.Option(None, help="Enforced separation phi."),
-        phi: float | None = typer.Option(None, help="Close-pair distance."),
-        labels: str | None = typer.Option(None, help=f"Synthetic labels: {_choices(Labels)}."),
-        task: str | None = typer.Option(None, help=f"Digits task: {_choices(DigitsTask)}."),
-        noise: float | None = typer.Option(None, help="Random-label fraction (digits)."),
-        blocks: int | None = typer.Option(None, help="SBM communities."),
-        p_in: float | None = typer.Option(None, help="SBM edge probability inside a block."),
-        p_out: float | None = typer.Option(None, help="SBM edge probability across blocks."),
-        feature_noise: float | None = typer.Option(None, help="SBM node-feature noise."),
-        arch: str | None = typer.Option(None, help="Architecture: fc, resnet, cnn or gnn."),
-        width: int | None = typer.Option(None, help="Width m."),
-        depth: int | None = typer.Option(None, help="Depth: the paper's L."),
+        d: int | None = typer.Option(
+            None, help=_help("Input dimension (sphere, close-pair).", "d")
+        ),
+        k: int | None = typer.Option(None, help=_help("Output dimension.", "k")),
+        mu: float | None = typer.Option(
+            None, help=_help("Last input coordinate, in (0, 1).", "mu")
+        ),
+        min_separation: float | None = typer.Option(
+            None, help=_help("Enforced separation phi.", "min_separation")
+        ),
+        phi: float | None = typer.Option(None, help=_help("Close-pair distance.", "phi")),
+        labels: str | None = typer.Option(
+            None, help=_help(f"Synthetic labels: {_choices(Labels)}.", "labels")
+        ),
+        task: str | None = typer.Option(
+            None, help=_help(f"Digits task: {_choices(DigitsTask)}.", "task")
+        ),
+        noise: float | None = typer.Option(
+            None, help=_help("Random-label fraction (digits).", "noise")
+        ),
+        blocks: int | None = typer.Option(None, help=_help("SBM communities.", "blocks")),
+        p_in: float | None = typer.Option(
+            None, help=_help("SBM edge probability inside a block.", "p_in")
+        ),
+        p_out: float | None = typer.Option(
+            None, help=_help("SBM edge probability across blocks.", "p_out")
+        ),
+        feature_noise: float | None = typer.Option(
+            None, help=_help("SBM node-feature noise.", "feature_noise")
+        ),
+        arch: str | None = typer.Option(
+            None, help=_help("Architecture: fc, resnet, cnn or gnn.", "arch")
+        ),
+        width: int | None = typer.Option(None, help=_help("Width m.", "width")),
+        depth: int | None = typer.Option(None, help=_help("Depth: the paper's L.", "depth")),
         parameterization: str | None = typer.Option(
-            None, help=f"Parameterization: {_choices(Parameterization)}."
+            None, help=_help(f"Parameterization: {_choices(Parameterization)}.", "parameterization")
         ),
-        activation: str | None = typer.Option(None, help=f"Activation: {_choices(Activation)}."),
-        trainable: str | None = typer.Option(None, help="hidden, all, or layer names."),
-        bias_std: float | None = typer.Option(None, help="Bias std (ntk, standard)."),
-        tau: float | None = typer.Option(None, help="Residual scale (resnet, allen-zhu)."),
-        c_res: float | None = typer.Option(None, help="Residual constant (resnet / cnn, du)."),
-        kernel_size: int | None = typer.Option(None, help="Convolution kernel side (cnn)."),
-        skip: bool | None = typer.Option(None, "--skip/--no-skip", help="JK read-out (gnn)."),
-        algorithm: str | None = typer.Option(None, help="gd, sgd or online-sgd."),
-        lr: str | None = typer.Option(None, help="Step size: a number, auto or theory."),
-        lr_scale: float | None = typer.Option(None, help="Multiplies the step size."),
-        steps: int | None = typer.Option(None, help="Step budget."),
-        batch: int | None = typer.Option(None, help="SGD minibatch size."),
-        loss: str | None = typer.Option(None, help="square, logistic or cross-entropy."),
-        reduction: str | None = typer.Option(None, help="sum or mean."),
-        target_loss: float | None = typer.Option(None, help="Stop at this loss."),
-        target_ratio: float | None = typer.Option(None, help="Stop at this fraction of L(W0)."),
-        seed: int | None = typer.Option(None, help="Seed (data, init and order streams)."),
-        dtype: str | None = typer.Option(None, help="float32 or float64."),
-        device: str | None = typer.Option(None, help="cpu, cuda, cuda:N."),
-        probe: list[str] | None = typer.Option(None, "--probe", help="Probe name, or all."),
-        probe_every: int | None = typer.Option(None, help="Probe every k steps (default: log)."),
+        activation: str | None = typer.Option(
+            None, help=_help(f"Activation: {_choices(Activation)}.", "activation")
+        ),
+        trainable: str | None = typer.Option(
+            None, help=_help("hidden, all, or layer names.", "trainable")
+        ),
+        bias_std: float | None = typer.Option(
+            None, help=_help("Bias std (ntk, standard).", "bias_std")
+        ),
+        tau: float | None = typer.Option(
+            None, help=_help("Residual scale (resnet, allen-zhu).", "tau")
+        ),
+        c_res: float | None = typer.Option(
+            None, help=_help("Residual constant (resnet / cnn, du).", "c_res")
+        ),
+        kernel_size: int | None = typer.Option(
+            None, help=_help("Convolution kernel side (cnn).", "kernel_size")
+        ),
+        skip: bool | None = typer.Option(
+            None, "--skip/--no-skip", help=_help("JK read-out (gnn).", "skip")
+        ),
+        algorithm: str | None = typer.Option(
+            None, help=_help("gd, sgd or online-sgd.", "algorithm")
+        ),
+        lr: str | None = typer.Option(
+            None, help=_help("Step size: a number, auto or theory.", "lr")
+        ),
+        lr_scale: float | None = typer.Option(
+            None, help=_help("Multiplies the step size.", "lr_scale")
+        ),
+        steps: int | None = typer.Option(None, help=_help("Step budget.", "steps")),
+        batch: int | None = typer.Option(None, help=_help("SGD minibatch size.", "batch")),
+        loss: str | None = typer.Option(
+            None, help=_help("square, logistic or cross-entropy.", "loss")
+        ),
+        reduction: str | None = typer.Option(None, help=_help("sum or mean.", "reduction")),
+        target_loss: float | None = typer.Option(
+            None, help=_help("Stop at this loss.", "target_loss")
+        ),
+        target_ratio: float | None = typer.Option(
+            None, help=_help("Stop at this fraction of L(W0).", "target_ratio")
+        ),
+        seed: int | None = typer.Option(
+            None, help=_help("Seed (data, init and order streams).", "seed")
+        ),
+        dtype: str | None = typer.Option(None, help=_help("float32 or float64.", "dtype")),
+        device: str | None = typer.Option(None, help=_help("cpu, cuda, cuda:N.", "device")),
+        probe: list[str] | None = typer.Option(
+            None, "--probe", help=_help("Probe name, or all.", "probes")
+        ),
+        probe_every: int | None = typer.Option(
+            None, help=_help("Probe every k steps (default: log).", "probe_every")
+        ),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress (bar or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Train one network; flags override the config file."""
+        from overparam.cli.common import check_device
         from overparam.config import build_config, load_config_file
+        from overparam.memory import check_train
         from overparam.train.run import run, summary
 
         with user_errors():
@@ -163,8 +208,15 @@ def register(app: typer.Typer) -> None:
                 probes=tuple(probe) if probe else None,
                 probe_every=probe_every,
             )
-            callbacks = [ProgressBar()] if is_terminal() and not json_out else []
-            history = run(cfg, callbacks=callbacks)
+            check_device(cfg.device)
+            if cfg.probes:  # unknown probe names fail here, not after the data are built
+                from overparam.probes import make_probes
+
+                make_probes(cfg.probes, every=cfg.probe_every)
+            check_train(cfg)  # sizes that cannot fit stop here, before anything is allocated
+            # stderr only: a rich bar on a terminal; else plain lines once a run takes 10 s.
+            with TrainProgress(enabled=not quiet) as bar:
+                history = run(cfg, callbacks=[] if quiet else [bar])
         out = summary(history)
         if history.records:
             from overparam.probes import summarize_records

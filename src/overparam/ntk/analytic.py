@@ -302,8 +302,12 @@ def analytic_summary(
         ConfigError: bad data or kernel arguments.
     """
     from overparam.data import sphere
+    from overparam.errors import require_int, require_seed
     from overparam.ntk.gram import lambda_max, lambda_min
 
+    for field, value in (("n", n), ("d", d), ("depth", depth)):
+        require_int(field, value)
+    require_seed("seed", seed)
     X = sphere(n, d, mu=mu, seed=seed).X
     start = time.perf_counter()
     k = analytic(

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from overparam.data import sphere
+from overparam.errors import require_int, require_seed
 from overparam.models import FullyConnected, kernel_scale
 from overparam.models.base import resolve_device, resolve_dtype
 from overparam.ntk.empirical import empirical
@@ -41,6 +42,9 @@ def empirical_summary(
     normalize: bool = False,
 ) -> dict[str, Any]:
     """Build a network and sphere data, time the empirical NTK and summarize its spectrum."""
+    for field, value in (("n", n), ("d", d), ("width", width), ("depth", depth), ("k", k)):
+        require_int(field, value)
+    require_seed("seed", seed)
     data = sphere(n, d, mu=mu, seed=seed)
     dev = resolve_device(device)
     model = FullyConnected(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overparam.report.fate import RunFate, format_fields, format_provenance, totals
 from overparam.report.study import Claim
 
 VERDICT_CLASS = {
@@ -34,7 +35,16 @@ figure{display:inline-block;margin:.5em 1em .5em 0;max-width:520px;vertical-alig
 figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#444}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}
+.badge{font-size:.6em;vertical-align:middle;padding:.1em .5em;border-radius:.3em;
+background:#c0392b;color:#fff;margin-left:.5em}
+.runs-incomplete{background:#fde8e8;border-left:4px solid #c0392b;padding:.4em .6em;
+font-weight:600} .runs-note{color:#a12;font-weight:600}
+.runs-fate,.runs-total{font-size:.9em} .provenance{color:#555;font-size:.85em}
+.runs-listed{width:auto}
 """
+
+#: A section lists its diverged, failed and missing runs openly up to this many, else folded.
+RUNS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class Section:
     configs: Sequence[dict[str, Any]] = field(default_factory=list)
     tables: dict[str, str] = field(default_factory=dict)  # name -> HTML table
     error: str | None = None
+    fate: RunFate | None = None
 
 
 def _e(text: object) -> str:
@@ -68,7 +79,7 @@ def _img(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def _claims_table(rows: Sequence[tuple[str, Claim]]) -> str:
+def _claims_table(rows: Sequence[tuple[str, Claim]], marks: dict[str, str] | None = None) -> str:
     head = (
         "<tr><th>study</th><th>claim</th><th>paper and lemma</th><th>measured</th>"
         "<th>theory</th><th>verdict</th></tr>"
@@ -77,6 +88,9 @@ def _claims_table(rows: Sequence[tuple[str, Claim]]) -> str:
     for study, c in rows:
         cls = VERDICT_CLASS.get(c.verdict, "none")
         note = f"<br><span class='meta'>{_e(c.note)}</span>" if c.note else ""
+        mark = (marks or {}).get(study, "")
+        if mark:
+            note += f"<br><span class='runs-note'>{_e(mark)}</span>"
         body.append(
             f"<tr class='{cls}'><td>{_e(study)}</td><td>{_e(c.claim)}</td><td>{_e(c.source)}</td>"
             f"<td>{_e(c.measured)}</td><td>{_e(c.theory)}</td>"
@@ -95,20 +109,81 @@ def _configs(configs: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def _counts_attrs(counts: dict[str, int]) -> str:
+    return " ".join(f"data-{k}='{int(v)}'" for k, v in counts.items())
+
+
+def _runs_total(fates: Sequence[RunFate]) -> str:
+    """The summary's one line: runs planned / done / diverged / failed / missing."""
+    if not fates:
+        return ""
+    t = totals(fates)
+    text = " · ".join(f"{k} {v}" for k, v in t.items())
+    return f"<p class='runs-total' {_counts_attrs(t)}>runs: {text}</p>"
+
+
+def _fate(fate: RunFate) -> str:
+    """A section's runs: counts, the incomplete warning, provenance, the runs that did not end
+    well (folded when more than :data:`RUNS_SHOWN`)."""
+    if fate.planned == 0 and fate.unplanned == 0:
+        return "<p class='runs-fate' data-planned='0'>no training runs planned</p>"
+    parts = []
+    if fate.incomplete:
+        parts.append(f"<p class='runs-incomplete'>{_e(fate.headline())}</p>")
+    counts = fate.counts()
+    words = [f"planned {fate.planned}"] + [
+        f"{k} {counts[k]}" for k in ("done", "diverged", "failed", "missing")
+    ]
+    if fate.unplanned:
+        words.append(f"stored but not in the current plan {fate.unplanned}")
+    parts.append(f"<p class='runs-fate' {_counts_attrs(counts)}>runs: {' · '.join(words)}</p>")
+    if fate.provenance:
+        parts.append(
+            f"<p class='provenance'>ran with: {_e(format_provenance(fate.provenance))}</p>"
+        )
+    if fate.runs:
+        head = "<tr><th>status</th><th>run</th><th>config</th><th>error</th></tr>"
+        body = "".join(
+            f"<tr class='run-{_e(r.status)}' data-status='{_e(r.status)}'"
+            f" data-run-id='{'' if r.run_id is None else r.run_id}'>"
+            f"<td>{_e(r.status)}</td><td>{'' if r.run_id is None else r.run_id}</td>"
+            f"<td>{_e(format_fields(r.fields))}</td><td>{_e(r.error)}</td></tr>"
+            for r in fate.runs
+        )
+        table = f"<table class='runs-listed'>{head}{body}</table>"
+        if len(fate.runs) > RUNS_SHOWN:
+            kinds = ", ".join(
+                f"{n} {s}" for s in ("diverged", "failed", "missing") if (n := len(fate.listed(s)))
+            )
+            table = f"<details><summary>runs {kinds}</summary>{table}</details>"
+        parts.append(table)
+    return "\n".join(parts)
+
+
 def render(sections: Sequence[Section], *, title: str, meta: dict[str, Any]) -> str:
     """The whole report as one HTML string."""
     rows = [(s.name, c) for s in sections for c in s.claims]
+    fates = [s.fate for s in sections if s.fate is not None]
+    marks = {s.name: s.fate.note() for s in sections if s.fate is not None and s.fate.note()}
     meta_text = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in meta.items())
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1><p class='meta'>{meta_text}</p>",
         "<h2>Summary: theory against measurement</h2>",
-        _claims_table(rows),
+        _runs_total(fates),
+        _claims_table(rows, marks),
     ]
     for s in sections:
-        parts.append(f"<h2 id='{_e(s.name)}'>{_e(s.title)}</h2>")
+        badge = (
+            "<span class='badge'>incomplete</span>"
+            if s.fate is not None and s.fate.incomplete
+            else ""
+        )
+        parts.append(f"<h2 id='{_e(s.name)}'>{_e(s.title)}{badge}</h2>")
         parts.append(f"<p class='meta'>{_e(s.source)}</p>")
+        if s.fate is not None:
+            parts.append(_fate(s.fate))
         if s.description:
             parts.append(f"<p>{_e(s.description)}</p>")
         if s.error:

@@ -14,18 +14,19 @@ import platform
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from overparam import __version__
 from overparam.errors import ConfigError
-from overparam.report import html, plots
+from overparam.report import fate, html, plots
 from overparam.report.study import STUDIES, Study, StudyData, StudyResult
 from overparam.store import measurements
 
-#: (study name, finished runs, total runs) after each run; (name, -1, -1) when a study starts.
+#: (study name, finished runs, total runs) after each run; (name, -1, -1) when a study starts;
+#: (stage, -2, -2) when a stage that is not a study starts (writing the report).
 Progress = Callable[[str, int, int], None]
 
 
@@ -61,6 +62,30 @@ class ReproduceResult:
     executed: int
     wall_s: float
     claims: list[dict]
+    runs: dict[str, dict] = field(default_factory=dict)  # study -> Report.runs entry
+
+
+@dataclass(frozen=True)
+class Report:
+    """A written report: its path, the claims as dicts, and per study what became of its runs.
+
+    ``runs`` maps each study shown to ``{"mode": "quick" | "full", "planned", "done",
+    "diverged", "failed", "missing", "unplanned", "finished", "complete", "diverged_runs",
+    "failed_runs", "missing_runs", "provenance"}`` (see :class:`overparam.report.fate.RunFate`).
+    Each claim dict carries ``runs_used`` (finished runs of its study) and ``runs_planned``.
+    """
+
+    path: Path
+    claims: list[dict]
+    runs: dict[str, dict]
+
+
+def _fate(study: Study, quick: bool, runs: pd.DataFrame) -> fate.RunFate | None:
+    try:
+        return fate.run_fate(study.plan(quick), runs)
+    except Exception:  # a plan that cannot be rebuilt must not lose the report
+        traceback.print_exc()
+        return None
 
 
 def run_studies(
@@ -129,22 +154,24 @@ def _study_data(tables, store_path: Path, name: str) -> StudyData | None:
     )
 
 
-def write_report(
+def build_report(
     store_path: Path,
     out_html: Path,
     *,
     only: Sequence[str] | None = None,
     quick: bool | None = None,
-) -> tuple[Path, list[dict]]:
+) -> Report:
     """Analyze what the store holds for each study and write figures and the HTML page.
 
-    ``quick=None`` takes, per study, the full results if stored, else the quick ones.
+    ``quick=None`` takes, per study, the full results if stored, else the quick ones. Each
+    study's plan is matched with its stored runs, so the page says which runs are missing,
+    diverged or failed, and marks the claims of incomplete studies.
     """
     from overparam.store import load
 
     tables = load(store_path)
     figures_dir = out_html.parent / "figures"
-    sections, claims = [], []
+    sections, claims, runs = [], [], {}
     for study in select(only):
         modes = [quick] if quick is not None else [False, True]
         data, mode = None, None
@@ -155,6 +182,7 @@ def write_report(
                 break
         if data is None:
             continue
+        study_fate = _fate(study, bool(mode), data.runs)
         try:
             result: StudyResult = study.analyze(data)
             error = None
@@ -183,9 +211,17 @@ def write_report(
                     for k, v in result.tables.items()
                 },
                 error=error,
+                fate=study_fate,
             )
         )
-        claims.extend({"study": study.name, **c.__dict__} for c in result.claims)
+        counts = (
+            {"runs_used": study_fate.finished, "runs_planned": study_fate.planned}
+            if study_fate is not None
+            else {}
+        )
+        claims.extend({"study": study.name, **c.__dict__, **counts} for c in result.claims)
+        if study_fate is not None:
+            runs[study.name] = {"mode": "quick" if mode else "full", **study_fate.to_dict()}
     meta = {
         "overparam": __version__,
         "python": platform.python_version(),
@@ -193,7 +229,19 @@ def write_report(
         "store": store_path.name,
     }
     text = html.render(sections, title="overparam: theory against measurement", meta=meta)
-    return html.write(out_html, text), claims
+    return Report(html.write(out_html, text), claims, runs)
+
+
+def write_report(
+    store_path: Path,
+    out_html: Path,
+    *,
+    only: Sequence[str] | None = None,
+    quick: bool | None = None,
+) -> tuple[Path, list[dict]]:
+    """:func:`build_report`, returning (path, claims)."""
+    report = build_report(store_path, out_html, only=only, quick=quick)
+    return report.path, report.claims
 
 
 def _config_keys() -> set[str]:
@@ -229,9 +277,17 @@ def reproduce(
         address=address,
         progress=progress,
     )
-    report, claims = write_report(
+    if progress:
+        progress("writing report", -2, -2)
+    report = build_report(
         store_path, out / "report.html", only=[s.name for s in studies], quick=quick
     )
     return ReproduceResult(
-        out, report, [s.name for s in studies], executed, time.perf_counter() - start, claims
+        out,
+        report.path,
+        [s.name for s in studies],
+        executed,
+        time.perf_counter() - start,
+        report.claims,
+        report.runs,
     )

@@ -12,9 +12,13 @@ from typing import Any, Literal
 import pandas as pd
 
 from overparam.errors import ConfigError
+from overparam.store import integrity
+from overparam.store.integrity import ChecksumError, StoreError
 from overparam.store.sqlite import DEFAULT_PATH, count_by_status
 
 TABLES = ("experiments", "runs", "experiment_runs", "losses", "records", "critical")
+#: Provenance columns of ``runs`` (NULL where a version-1 store did not record them).
+PROVENANCE = ("executor", "threads", "torch_version", "device")
 FORMATS = ("csv", "parquet")
 
 
@@ -25,8 +29,11 @@ class Tables:
     Attributes:
         experiments: id, name, kind, spec (JSON), created, updated.
         runs: one row per run: the stored columns (status, train_status, error, lr_used,
-            steps_run, initial_loss, final_loss, ..., versions, claim) plus one column per
-            RunConfig field (width, depth, seed, lr, ...), parsed from the config JSON.
+            steps_run, initial_loss, final_loss, ..., versions, claim, checksum) plus one
+            column per RunConfig field (width, depth, seed, lr, ...), parsed from the config
+            JSON. Provenance of each run's numbers: ``executor``, ``threads`` (torch threads
+            of the worker), ``torch_version`` and ``device`` (as used, e.g. "cpu", "cuda:0";
+            this column, not the config's ``device``), None where a version-1 store lacks them.
         experiment_runs: (experiment_id, run_id, experiment): which experiments asked for a run.
         losses: (run_id, step, loss), tidy.
         records: (run_id, idx, step, probe, layer, value, bound, extra) plus one nullable column
@@ -77,28 +84,58 @@ def _expand_json(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.concat([df, wide[keep]], axis=1)
 
 
-def _open(path: str | Path) -> sqlite3.Connection:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(
-            "store", str(path), "an existing results database (run `overparam sweep run` first)"
-        )
-    return sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=60.0)
+def _open(path: str | Path) -> tuple[sqlite3.Connection, int]:
+    """A read-only connection to the checked store at ``path``, and its schema version."""
+    return integrity.connect_read(path)
 
 
-def load(path: str | Path = DEFAULT_PATH) -> Tables:
+def _rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], order: str) -> list:
+    sql = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"
+    return conn.execute(sql).fetchall()
+
+
+def load(path: str | Path = DEFAULT_PATH, *, verify: bool = True) -> Tables:
     """Read the whole database at ``path`` into :class:`Tables` (one consistent snapshot).
 
+    With ``verify`` (the default) every finished run's rows are checked against its checksum,
+    so nothing is analyzed from a damaged row.
+
     Raises:
-        ConfigError: ``path`` is not an existing file.
+        StoreError: ``path`` is not an existing, sound results database.
+        ChecksumError: a finished run's stored rows differ from its checksum.
     """
-    conn = _open(path)
+    conn, version = _open(path)
+    bad: list[integrity.Damage] = []
     try:
         conn.execute("BEGIN")  # one read transaction: a consistent snapshot under WAL
-        frames = {t: pd.read_sql_query(f"SELECT * FROM {t}", conn) for t in TABLES}
+        frames = {
+            t: pd.read_sql_query(f"SELECT * FROM {t}", conn)
+            for t in TABLES
+            if t not in ("losses", "records")
+        }
+        losses = _rows(conn, "losses", integrity.LOSS_COLUMNS, "run_id, step")
+        records = _rows(conn, "records", integrity.RECORD_COLUMNS, "run_id, idx")
+        if verify and version >= 2:
+            bad = integrity.damaged(
+                integrity.result_rows(conn, None),
+                integrity.grouped(losses, integrity.LOSS_KINDS),
+                integrity.grouped(records, integrity.RECORD_KINDS),
+            )
         conn.execute("COMMIT")
+    except sqlite3.Error as e:
+        raise StoreError(path, f"an overparam results database ({e})") from e
     finally:
         conn.close()
+    if bad:
+        raise ChecksumError(path, bad)
+    for name, rows, cols in (
+        ("losses", losses, integrity.LOSS_COLUMNS),
+        ("records", records, integrity.RECORD_COLUMNS),
+    ):
+        frames[name] = pd.DataFrame.from_records(rows, columns=list(cols), coerce_float=True)
+    for col in PROVENANCE:  # a version-1 store has no threads / device
+        if col not in frames["runs"]:
+            frames["runs"][col] = None
     exps = frames["experiments"]
     names = dict(zip(exps["id"], exps["name"], strict=True))
     links = frames["experiment_runs"]
@@ -170,8 +207,10 @@ def export(
 
 def summary_counts(path: str | Path = DEFAULT_PATH) -> list[dict[str, Any]]:
     """Per experiment run counts by status (queued, running, done, diverged, failed, total)."""
-    conn = _open(path)
+    conn, _ = _open(path)
     try:
         return count_by_status(conn)
+    except sqlite3.Error as e:
+        raise StoreError(path, f"an overparam results database ({e})") from e
     finally:
         conn.close()

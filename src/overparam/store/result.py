@@ -44,6 +44,9 @@ class RunResult:
         error: for failed runs, "ExceptionType: message" followed by the traceback.
         executor: which executor ran it ("local", "batched", "ray", ...).
         host, pid: where the run was computed (a worker, not necessarily the writer).
+        threads: ``torch.get_num_threads()`` of that worker when the result was built.
+        device: the torch device the run trained on ("cpu", "cuda:0"); None if unknown (a run
+            that failed before its device was resolved).
         versions: package / torch / python versions and git commit of that worker.
     """
 
@@ -59,11 +62,36 @@ class RunResult:
     executor: str = "local"
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
+    threads: int = field(default_factory=lambda: torch_threads())
+    device: str | None = None
     versions: dict[str, str | None] = field(default_factory=lambda: dict(versions()))
 
     @property
     def steps(self) -> int:
         return max(len(self.losses) - 1, 0)
+
+
+def torch_threads() -> int:
+    """The intra-op thread count torch uses in this process."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def used_device(device: Any) -> str | None:
+    """The device a run used, with its index ("cuda" -> "cuda:0", the current CUDA device);
+    None for None or a device torch cannot parse."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        return None
+    if dev.type == "cuda" and dev.index is None and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(dev)
 
 
 @cache
@@ -98,8 +126,12 @@ def status_of(train_status: str) -> str:
     return "diverged" if train_status == "diverged" else "done"
 
 
-def from_history(history: Any, *, executor: str) -> RunResult:
-    """A :class:`RunResult` from an :class:`overparam.train.History`."""
+def from_history(history: Any, *, executor: str, device: Any = None) -> RunResult:
+    """A :class:`RunResult` from an :class:`overparam.train.History`, built in the process
+    that trained it (its torch threads are recorded). ``device``: the device used (default:
+    the History's ``config["device"]``)."""
+    if device is None:
+        device = (getattr(history, "config", None) or {}).get("device")
     return RunResult(
         status=status_of(history.status),
         train_status=history.status,
@@ -111,11 +143,21 @@ def from_history(history: Any, *, executor: str) -> RunResult:
         test_accuracy=history.test_accuracy,
         error=history.error,
         executor=executor,
+        device=used_device(device),
     )
 
 
-def from_error(exc: BaseException, *, executor: str, wall_s: float = 0.0) -> RunResult:
-    """A failed :class:`RunResult` whose ``error`` is the exception line and its traceback."""
+def from_error(
+    exc: BaseException, *, executor: str, wall_s: float = 0.0, device: Any = None
+) -> RunResult:
+    """A failed :class:`RunResult` whose ``error`` is the exception line and its traceback;
+    ``device``: the run's configured device, if known."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     head = f"{type(exc).__name__}: {exc}"
-    return RunResult(status="failed", error=f"{head}\n{text}", wall_s=wall_s, executor=executor)
+    return RunResult(
+        status="failed",
+        error=f"{head}\n{text}",
+        wall_s=wall_s,
+        executor=executor,
+        device=used_device(device),
+    )

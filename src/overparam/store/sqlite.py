@@ -7,8 +7,9 @@ Tables (one row per ...):
 ``runs``            run config (JSON + hash, unique: a config is trained at most once per store),
                     status queued / running / done / diverged / failed, train status, error,
                     seeds, resolved lr, losses at start / end, accuracies, wall time, executor,
-                    worker host / pid, package / torch / python versions, git commit, the claim
-                    (owner token, host, pid, attempts) and its heartbeat
+                    worker host / pid, torch threads and device of that worker, package / torch
+                    / python versions, git commit, the claim (owner token, host, pid, attempts)
+                    and its heartbeat, and the checksum of the stored rows
 ``experiment_runs`` which runs an experiment asked for (a run can serve several experiments)
 ``losses``          (run_id, step, loss): the per-step objective of finished runs
 ``records``         tidy probe rows (run_id, idx, step, probe, layer, value, bound, extra JSON)
@@ -25,7 +26,17 @@ Concurrency and crash safety:
 - A finished run is written in one transaction (run row, every loss and record), and only if
   the run is still claimed by the writer's owner token: no half-written and no duplicate rows.
 - Claims whose heartbeat is older than ``stale_after`` seconds, or whose owner process on this
-  host no longer exists, go back to queued.
+  host no longer exists (or is a zombie), go back to queued.
+
+Integrity (see :mod:`overparam.store.integrity`): a file is checked before it is opened for
+anything (not SQLite, truncated, damaged pages, another schema, a newer schema version: a
+:class:`~overparam.store.integrity.StoreError`, and nothing is written to it); a finished run's
+checksum is written in the transaction that stores it and checked whenever it is read for
+analysis. A store fault (read-only, disk full) is a ``StoreError`` with SQLite's reason.
+
+Schema versions: 1 had no checksums and no threads / device columns; opening a version-1 store
+for writing migrates it in place (one transaction) and computes the checksums of its finished
+runs then, so a version-1 run's checksum certifies its rows as they were found at migration.
 """
 
 from __future__ import annotations
@@ -38,18 +49,19 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from overparam.config import RunConfig, build_config
 from overparam.errors import ConfigError
+from overparam.store import integrity
+from overparam.store.integrity import SCHEMA_VERSION, ChecksumError, StoreError
 from overparam.store.result import STATUSES, TERMINAL, RunResult
 
 #: Where results go unless ``--store`` / ``path`` says otherwise (relative to the working dir).
 DEFAULT_PATH = Path("overparam-results") / "results.sqlite"
-SCHEMA_VERSION = "1"
 # Host parameter limit of old SQLite builds is 999; IN-lists are chunked below it.
 _CHUNK = 500
 
@@ -83,6 +95,8 @@ CREATE TABLE IF NOT EXISTS runs (
     executor TEXT,
     host TEXT,
     worker_pid INTEGER,
+    threads INTEGER,
+    device TEXT,
     package_version TEXT,
     torch_version TEXT,
     python_version TEXT,
@@ -94,7 +108,9 @@ CREATE TABLE IF NOT EXISTS runs (
     created REAL NOT NULL,
     started REAL,
     finished REAL,
-    heartbeat REAL
+    heartbeat REAL,
+    checksum TEXT,
+    checksum_parts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 CREATE TABLE IF NOT EXISTS experiment_runs (
@@ -136,8 +152,8 @@ CREATE TABLE IF NOT EXISTS critical (
 _FINISH = """
 UPDATE runs SET status = ?, train_status = ?, error = ?, lr_used = ?, steps_run = ?,
     initial_loss = ?, final_loss = ?, train_accuracy = ?, test_accuracy = ?, wall_s = ?,
-    executor = ?, host = ?, worker_pid = ?, package_version = ?, torch_version = ?,
-    python_version = ?, git_commit = ?, finished = ?, heartbeat = ?
+    executor = ?, host = ?, worker_pid = ?, threads = ?, device = ?, package_version = ?,
+    torch_version = ?, python_version = ?, git_commit = ?, finished = ?, heartbeat = ?
 WHERE id = ? AND status = 'running' AND owner = ?
 """
 
@@ -171,13 +187,20 @@ def _chunks(seq: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs: it exists and is not a zombie (killed
+    but not yet reaped by its parent, it will never write again)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # without /proc (macOS) kill() has the last word; with it, pid just exited
+        return not Path("/proc/self").exists()
+    state = stat[stat.rfind(")") + 2 :][:1]  # the field after "(comm)", which may hold spaces
+    return state not in ("Z", "X")
 
 
 def _num(v: Any) -> float | None:
@@ -236,68 +259,220 @@ def count_by_status(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return list(table.values())
 
 
-class Store:
-    """One connection to a results database (created on first use, with its folder).
+def _set_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
+    # Switching the journal mode can report SQLITE_BUSY without consulting the busy
+    # handler while another process opens the file; retry until the timeout.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    if str(mode).lower() != "wal":
+        raise ConfigError("store", str(path), "a file system that supports WAL")
 
-    Use one :class:`Store` per thread. Every method that writes does so in its own transaction.
+
+def _migrate_v1(c: sqlite3.Connection) -> None:
+    """Version 1 -> 2 inside the caller's write transaction: the new columns, and the
+    checksums of every finished run, computed from its rows as found now."""
+    have = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+    for col, kind in integrity.V2_COLUMNS:
+        if col not in have:
+            c.execute(f"ALTER TABLE runs ADD COLUMN {col} {kind}")
+    _seal(c, None)
+    c.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+
+
+def _seal(c: sqlite3.Connection, ids: Sequence[int] | None) -> int:
+    """Write the checksums of the finished runs among ``ids`` (all: None) as their rows stand
+    now, inside the caller's write transaction. Returns how many."""
+    ids = None if ids is None else sorted(ids)
+    runs = [r for r in integrity.result_rows(c, ids) if r[1] in TERMINAL]
+    keep = None if ids is None else [int(r[0]) for r in runs]
+    found = integrity.compute(
+        runs, integrity.loss_digests(c, keep), integrity.record_digests(c, keep)
+    )
+    c.executemany(
+        "UPDATE runs SET checksum = ?, checksum_parts = ? WHERE id = ?",
+        [(d.checksum(), d.parts_text(), i) for i, d in found.items()],
+    )
+    return len(found)
+
+
+class Store:
+    """One connection to a results database.
+
+    ``mode="write"`` creates the file (and its folder) if missing and migrates a version-1
+    store in place; ``mode="read"`` opens an existing store read-only and never writes to it.
+    Either way the file is checked first (:func:`overparam.store.integrity.inspect_file`), so a
+    file that is not a sound results database of a schema this overparam reads is a
+    :class:`StoreError` naming it, before a byte is written. Use one :class:`Store` per thread.
+    Every method that writes does so in its own transaction; a store that refuses a write
+    (read-only, full, locked past the timeout) raises :class:`StoreError` with SQLite's reason.
 
     Args:
         path: the SQLite file (default ``./overparam-results/results.sqlite``).
         timeout: seconds to wait for another writer's lock before raising.
         durable: ``synchronous=FULL`` (survives power loss) instead of ``NORMAL`` (survives a
             killed process, the failure the sweep is built for, without an fsync per run).
+        mode: "write" or "read".
+        check: check the file first; False only for a further connection to a store this
+            process has opened already (the heartbeat thread's).
     """
 
     def __init__(
-        self, path: str | Path = DEFAULT_PATH, *, timeout: float = 60.0, durable: bool = False
+        self,
+        path: str | Path = DEFAULT_PATH,
+        *,
+        timeout: float = 60.0,
+        durable: bool = False,
+        mode: Literal["read", "write"] = "write",
+        check: bool = True,
     ) -> None:
+        if mode not in ("read", "write"):
+            raise ConfigError("mode", mode, "read, write")
         self.path = Path(path)
+        self.mode = mode
+        self.timeout = timeout
+        current = int(SCHEMA_VERSION)
+        found = integrity.inspect_file(self.path, must_exist=mode == "read") if check else current
+        if mode == "read" and found is None:
+            raise StoreError(self.path, "an overparam results database (the file is empty)")
+        #: The schema version of the open store (a read-only version-1 store stays 1).
+        self.schema_version = current if mode == "write" else int(found or current)
+        self._conn = self._connect(durable) if mode == "write" else self._connect_read()
+        if mode == "write" and found != current:
+            self._initialize()
+
+    @classmethod
+    def open(
+        cls, path: str | Path = DEFAULT_PATH, mode: Literal["read", "write"] = "read", **kw: Any
+    ) -> Store:
+        """A checked :class:`Store` at ``path`` for reading (default) or writing."""
+        return cls(path, mode=mode, **kw)
+
+    def _connect(self, durable: bool) -> sqlite3.Connection:
+        conn = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+            conn = sqlite3.connect(
+                str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
             )
+            conn.row_factory = sqlite3.Row
+            _set_wal(conn, self.path, self.timeout)
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
         except (OSError, sqlite3.Error) as e:
-            raise ConfigError("store", str(path), f"a writable SQLite path ({e})") from None
-        self._conn.row_factory = sqlite3.Row
-        self._set_wal(timeout)
-        self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        self._conn.execute("PRAGMA foreign_keys = ON")
+            if conn is not None:
+                conn.close()
+            why = str(e)
+            if isinstance(e, OSError) and e.strerror:
+                why = e.strerror + (f": {e.filename}" if e.filename else "")
+            raise StoreError(self.path, f"a writable location ({why})") from e
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return conn
+
+    def _connect_read(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                integrity.uri(self.path, "ro"),
+                uri=True,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as e:
+            raise StoreError(self.path, f"a readable file ({e})") from e
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _initialize(self) -> None:
+        """Create the schema of a new store, or migrate a version-1 store (one transaction;
+        the version is read again under the write lock, so concurrent writers agree)."""
         with self._write() as c:
+            has_meta = c.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            row = (
+                c.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if has_meta
+                else None
+            )
+            if row is not None and str(row[0]) == SCHEMA_VERSION:
+                return
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
-            c.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
-            )
-
-    def _set_wal(self, timeout: float) -> None:
-        # Switching the journal mode can report SQLITE_BUSY without consulting the busy
-        # handler while another process opens the file; retry until the timeout.
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        if str(mode).lower() != "wal":
-            raise ConfigError("store", str(self.path), "a file system that supports WAL")
+            if row is None:
+                c.execute("INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                return
+            _migrate_v1(c)
 
     # -- plumbing -------------------------------------------------------------------------
+    def _fault(self, e: sqlite3.Error) -> Exception:
+        """The :class:`StoreError` for a store that refused an operation (others unchanged)."""
+        msg = str(e)
+        if isinstance(e, sqlite3.OperationalError):
+            if "locked" in msg or "busy" in msg:
+                return StoreError(
+                    self.path,
+                    f"a store no other process keeps locked for {self.timeout:g} s ({msg})",
+                )
+            return StoreError(self.path, f"a writable location ({msg})")
+        if type(e) is sqlite3.DatabaseError:  # malformed, not a database, ...
+            return StoreError(self.path, f"an overparam results database ({msg})")
+        return e
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; ``BEGIN IMMEDIATE`` takes the lock up front (busy timeout)."""
+        """One write transaction; ``BEGIN IMMEDIATE`` takes the lock up front (busy timeout).
+
+        On any error the transaction is rolled back if SQLite has not done so already (it does
+        by itself for SQLITE_FULL, SQLITE_IOERR, ...), and a store fault is raised as a
+        :class:`StoreError` carrying SQLite's reason."""
         c = self._conn
-        c.execute("BEGIN IMMEDIATE")
         try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        c.execute("COMMIT")
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    with suppress(sqlite3.Error):
+                        c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            fault = self._fault(e)
+            if fault is e:
+                raise
+            raise fault from e
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (a consistent snapshot); store faults as :class:`StoreError`."""
+        c = self._conn
+        own = not c.in_transaction
+        try:
+            if own:
+                c.execute("BEGIN")
+            try:
+                yield c
+            finally:
+                if own and c.in_transaction:
+                    with suppress(sqlite3.Error):
+                        c.execute("COMMIT")
+        except sqlite3.Error as e:
+            fault = self._fault(e)
+            if fault is e:
+                raise
+            raise fault from e
 
     def close(self) -> None:
         self._conn.close()
@@ -368,7 +543,8 @@ class Store:
                 for part in _chunks([ids[h] for h in hashes]):
                     marks = ",".join("?" * len(part))
                     c.execute(
-                        "UPDATE runs SET status = 'queued', error = NULL, owner = NULL"
+                        "UPDATE runs SET status = 'queued', error = NULL, owner = NULL,"
+                        " checksum = NULL, checksum_parts = NULL"
                         f" WHERE status = 'failed' AND id IN ({marks})",
                         part,
                     )
@@ -441,17 +617,38 @@ class Store:
         )
 
     def release(self, owner: Owner) -> int:
-        """Queue again every run ``owner`` still holds (on an orderly stop)."""
-        with self._write() as c:
-            cur = c.execute(
-                "UPDATE runs SET status = 'queued', owner = NULL"
-                " WHERE owner = ? AND status = 'running'",
-                (owner.token,),
-            )
-        return cur.rowcount
+        """Queue again every run ``owner`` still holds (on a stop, orderly or after a fault).
+
+        Best effort, so that it can run while another error propagates: if this connection's
+        write is refused it tries a fresh connection, and if the store refuses that too (it is
+        read-only, or full) it returns 0. The claims then stay running until the next writer
+        re-queues them: at once when the owner process has exited (same host), otherwise once
+        their heartbeat is stale.
+        """
+        sql = (
+            "UPDATE runs SET status = 'queued', owner = NULL WHERE owner = ? AND status = 'running'"
+        )
+        try:
+            with self._write() as c:
+                return c.execute(sql, (owner.token,)).rowcount
+        except StoreError:
+            if self.mode == "read":
+                return 0
+        try:
+            other = Store(self.path, timeout=min(self.timeout, 5.0), check=False)
+        except StoreError:
+            return 0
+        try:
+            with other._write() as c:
+                return c.execute(sql, (owner.token,)).rowcount
+        except StoreError:
+            return 0
+        finally:
+            other.close()
 
     def finish(self, owner: Owner, run_id: int, result: RunResult) -> bool:
-        """Store a finished run in one transaction: its row, every loss and probe record.
+        """Store a finished run in one transaction: its row, every loss and probe record, and
+        the checksum of those rows as stored.
 
         Returns False (and writes nothing) if ``owner`` no longer holds the claim, e.g. because
         a stale claim was re-queued and another process took it.
@@ -478,6 +675,8 @@ class Store:
                     result.executor,
                     result.host,
                     result.pid,
+                    result.threads,
+                    result.device,
                     v.get("package"),
                     v.get("torch"),
                     v.get("python"),
@@ -492,34 +691,75 @@ class Store:
                 return False
             c.execute("DELETE FROM losses WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
-            c.executemany(
-                "INSERT INTO losses (run_id, step, loss) VALUES (?, ?, ?)",
-                [(run_id, t, float(x)) for t, x in enumerate(losses)],  # NaN -> NULL
-            )
+            loss_rows = [  # as SQLite stores them: NaN -> NULL, -0.0 -> 0.0
+                (run_id, t, None if (f := float(x)) != f else f + 0.0) for t, x in enumerate(losses)
+            ]
+            c.executemany("INSERT INTO losses (run_id, step, loss) VALUES (?, ?, ?)", loss_rows)
+            record_rows = [record_row(run_id, i, r) for i, r in enumerate(result.records)]
             c.executemany(
                 "INSERT INTO records (run_id, idx, step, probe, layer, value, bound, extra)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [record_row(run_id, i, r) for i, r in enumerate(result.records)],
+                record_rows,
+            )
+            d = integrity.Digests(  # the run row as read back; the rows as SQLite stores them
+                integrity.digest(integrity.result_rows(c, [run_id])[0][4:]),
+                integrity.table_digest(loss_rows, integrity.LOSS_KINDS),
+                integrity.table_digest(
+                    integrity.records_as_stored(record_rows), integrity.RECORD_KINDS
+                ),
+            )
+            c.execute(
+                "UPDATE runs SET checksum = ?, checksum_parts = ? WHERE id = ?",
+                (d.checksum(), d.parts_text(), run_id),
             )
         return True
 
     # -- reading --------------------------------------------------------------------------
-    def states(self, run_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
-        """{run_id: row (id, status, train_status, error, final_loss, steps_run)}."""
+    def states(self, run_ids: Sequence[int], *, verify: bool = True) -> dict[int, sqlite3.Row]:
+        """{run_id: row (id, config_hash, status, train_status, error, final_loss, steps_run)}.
+
+        With ``verify`` (the default: these rows decide a critical width) the finished runs
+        among them are checked against their checksums first.
+
+        Raises:
+            ChecksumError: a finished run's stored rows differ from its checksum.
+        """
         out: dict[int, sqlite3.Row] = {}
-        for part in _chunks(list(run_ids)):
-            marks = ",".join("?" * len(part))
-            for r in self._conn.execute(
-                "SELECT id, config_hash, status, train_status, error, final_loss, steps_run"
-                f" FROM runs WHERE id IN ({marks})",
-                part,
-            ):
-                out[int(r["id"])] = r
+        with self._read() as c:
+            for part in _chunks(list(run_ids)):
+                marks = ",".join("?" * len(part))
+                for r in c.execute(
+                    "SELECT id, config_hash, status, train_status, error, final_loss, steps_run"
+                    f" FROM runs WHERE id IN ({marks})",
+                    part,
+                ):
+                    out[int(r["id"])] = r
+            finished = [i for i, r in out.items() if r["status"] in TERMINAL]
+            if verify and finished and self.schema_version >= 2:
+                _, bad = integrity.check(c, finished)
+                if bad:
+                    raise ChecksumError(self.path, bad)
         return out
+
+    def seal(self, run_ids: Sequence[int] | None = None) -> int:
+        """Accept the stored rows of the finished runs among ``run_ids`` (all: None) as they
+        are now: recompute and write their checksums (one transaction). Only for rows changed
+        on purpose, such as a test that edits outcomes with SQL; returns how many."""
+        with self._write() as c:
+            return _seal(c, run_ids)
+
+    def verify(self) -> tuple[int, list[integrity.Damage]]:
+        """(finished runs checked, those whose rows differ from their checksum), in one
+        snapshot. A version-1 store opened read-only has no checksums: (0, [])."""
+        if self.schema_version < 2:
+            return 0, []
+        with self._read() as c:
+            return integrity.check(c)
 
     def counts(self) -> list[dict[str, Any]]:
         """Per experiment: name, kind and the number of runs in each status (+ total)."""
-        return count_by_status(self._conn)
+        with self._read() as c:
+            return count_by_status(c)
 
     # -- critical width -------------------------------------------------------------------
     def save_critical(

@@ -138,6 +138,10 @@ def search(
     return hi, evals
 
 
+# More seeds per width than any study uses; a typo such as 10**9 would fill memory with seeds.
+MAX_SEEDS = 100_000
+
+
 def _validate(
     target_loss: float | None,
     target_ratio: float | None,
@@ -160,6 +164,10 @@ def _validate(
         raise ConfigError("max_steps", max_steps, "an integer >= 1")
     if not 0 < success <= 1:
         raise ConfigError("success", success, "a fraction in (0, 1]")
+    if isinstance(seeds, int) and not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(
+            "seeds", seeds, f"a count in [1, {MAX_SEEDS}] or a list of distinct seeds"
+        )
     seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ConfigError("seeds", seeds, "a count >= 1 or a list of distinct seeds")

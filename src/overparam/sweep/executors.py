@@ -15,6 +15,11 @@ ray         Ray tasks on a local instance or an existing cluster (``address="aut
 
 An executor takes claims with :meth:`Executor.submit` and hands back ``(run_id, RunResult)``
 pairs from :meth:`Executor.wait`; it never touches the store.
+
+A writer killed with SIGKILL leaves no process behind: pool workers die with it, even while
+they still import torch (:mod:`overparam.lifeline`), and with them multiprocessing's resource
+tracker (it ends when the last holder of its pipe does); a local Ray instance started here
+ends with its driver (Ray's own fate sharing; its idle workers within a few seconds).
 """
 
 from __future__ import annotations
@@ -22,13 +27,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from overparam.config import RunConfig
 from overparam.errors import ConfigError
+from overparam.lifeline import init_worker, owner_marked
 from overparam.store.result import RunResult, from_error
 from overparam.store.sqlite import Claim
 
@@ -75,24 +79,6 @@ def execute(mode: str, configs: Sequence[RunConfig], executor: str) -> list[RunR
         except Exception:  # a bug in batching must not lose the runs: go one by one
             pass
     return [run_one(cfg, executor=executor) for cfg in configs]
-
-
-def _init_worker(threads: int) -> None:
-    """Pool worker start: workers x threads = cores; exit when the writer is gone (a killed
-    writer would otherwise leave its idle workers blocked on the task queue)."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="overparam-orphan-watch").start()
 
 
 def group_key(cfg: RunConfig) -> str:
@@ -172,12 +158,14 @@ class PoolExecutor:
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             # spawn, not fork: the writer holds threads (heartbeat) and an OpenMP runtime.
-            self._pool = cf.ProcessPoolExecutor(
-                self.workers,
-                mp_context=mp.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(self.threads,),
-            )
+            # Workers die with this process (overparam.lifeline), even while still starting.
+            with owner_marked():  # starts multiprocessing's resource tracker
+                self._pool = cf.ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=mp.get_context("spawn"),
+                    initializer=init_worker,
+                    initargs=(os.getpid(), self.threads),
+                )
         return self._pool
 
     def submit(self, claims: Sequence[Claim]) -> None:
@@ -186,9 +174,10 @@ class PoolExecutor:
         else:
             tasks = [[c] for c in claims]
         pool = self._get_pool()
-        for task in tasks:
-            fut = pool.submit(execute, self.mode, [c.config for c in task], self.name)
-            self._futures[fut] = task
+        with owner_marked():  # the pool starts its workers in submit
+            for task in tasks:
+                fut = pool.submit(execute, self.mode, [c.config for c in task], self.name)
+                self._futures[fut] = task
 
     def pending(self) -> int:
         return sum(len(t) for t in self._futures.values())

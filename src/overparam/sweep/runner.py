@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from overparam.config import RunConfig
+from overparam.errors import ConfigError
 from overparam.store.result import TERMINAL
 from overparam.store.sqlite import DEFAULT_PATH, Owner, Store
 from overparam.sweep.executors import Executor, make_executor
@@ -102,7 +103,10 @@ class Heartbeat:
         self._thread.start()
 
     def _loop(self, path: Path, owner: Owner, every: float) -> None:
-        store = Store(path)
+        try:  # the writer has checked the store already; a refused open ends the beat
+            store = Store(path, check=False)
+        except ConfigError:
+            return
         try:
             while not self._stop.wait(every):
                 try:
@@ -147,7 +151,7 @@ def run_configs(
     ids = store.enqueue(experiment_id, configs, retry_failed=retry_failed)
     run_ids = tuple(dict.fromkeys(ids.values()))
     store_s = time.perf_counter() - t0
-    states = store.states(run_ids)
+    states = store.states(run_ids, verify=False)  # which to skip; analysis reads verify
     remaining = {i for i in run_ids if states[i]["status"] not in TERMINAL}
     skipped = len(run_ids) - len(remaining)
     total = len(run_ids)
@@ -189,7 +193,7 @@ def run_configs(
             break
         # Nothing of ours in flight: the rest is held by other writers (or was just re-queued).
         time.sleep(poll_s)
-        states = store.states(sorted(remaining))
+        states = store.states(sorted(remaining), verify=False)
         done_now = {i for i, r in states.items() if r["status"] in TERMINAL}
         if done_now:
             remaining -= done_now
@@ -239,6 +243,18 @@ def run_sweep(
     Returns:
         A :class:`SweepResult`; ``complete`` is False only when ``budget.wall_s`` ran out.
     """
+    from overparam.errors import require_float, require_int
+
+    # A claim must outlive a heartbeat, else live runs are re-queued forever (and 0, NaN never end).
+    require_float("heartbeat_s", heartbeat_s, 0.0, lo_open=True)
+    require_float(
+        "stale_after",
+        stale_after,
+        heartbeat_s,
+        lo_open=True,
+        allowed=f"a finite number of seconds > the {heartbeat_s:g} s heartbeat",
+    )
+    require_int("max_batch", max_batch)
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     start = time.perf_counter()
     deadline = None if spec.budget.wall_s is None else time.monotonic() + spec.budget.wall_s

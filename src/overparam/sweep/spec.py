@@ -42,15 +42,23 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from overparam.config import RunConfig, build_config
-from overparam.errors import ConfigError
+from overparam.config import (
+    RunConfig,
+    build_config,
+    checked,
+    field_allowed,
+    float_check,
+    int_check,
+)
+from overparam.errors import MAX_SEED, ConfigError, is_finite, is_int
 
 RANGE_KINDS = ("log2", "range", "linspace", "geomspace")
 MSG_GRID_VALUE = (
@@ -59,6 +67,35 @@ MSG_GRID_VALUE = (
 )
 # Fields the critical-width search sets itself.
 CRITICAL_OWNED = ("width", "seed", "steps", "target_loss", "target_ratio")
+# The most values one range axis expands to (beyond any budget.max_runs a laptop sweep uses; the
+# bound keeps a typo such as range = [0, 10**12] from filling memory before the budget check).
+MAX_AXIS = 1_000_000
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-/]*"
+MSG_NAME = "letters, digits and - _ . / (starting with a letter or digit), at most 200"
+MSG_SEEDS = "a count >= 1, or a non-empty list of distinct seeds in [0, 4294967295]"
+
+
+def _seeds_ok(v: Any) -> bool:
+    if is_int(v):
+        return 1 <= v <= MAX_AXIS
+    return (
+        isinstance(v, list)
+        and bool(v)
+        and all(is_int(s) and 0 <= s <= MAX_SEED for s in v)
+        and len(set(v)) == len(v)
+    )
+
+
+def _name_ok(v: Any) -> bool:
+    return isinstance(v, str) and len(v) <= 200 and re.fullmatch(NAME_PATTERN, v) is not None
+
+
+def _table_ok(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) for k in v)
+
+
+def _probes_ok(v: Any) -> bool:
+    return isinstance(v, list | tuple) and all(isinstance(p, str) for p in v)
 
 
 class Budget(BaseModel):
@@ -67,10 +104,13 @@ class Budget(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # 10^4 runs: beyond any laptop sweep; a larger grid is almost always a typo in a range.
-    max_runs: int = Field(10_000, ge=1, description="refuse a grid with more runs than this")
-    wall_s: float | None = Field(
-        None, gt=0, description="stop claiming new runs after this many seconds"
+    max_runs: Annotated[int, int_check(1)] = Field(
+        10_000, description="refuse a grid with more runs than this"
     )
+    wall_s: Annotated[
+        float | None,
+        float_check(0.0, lo_open=True, none="no limit", allowed="a positive finite number"),
+    ] = Field(None, description="stop claiming new runs after this many seconds")
 
 
 class CriticalSpec(BaseModel):
@@ -78,14 +118,31 @@ class CriticalSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    target_loss: float | None = Field(None, gt=0)
-    target_ratio: float | None = Field(None, gt=0, lt=1)
-    max_steps: int = Field(1000, ge=1)
-    success: float = Field(0.9, gt=0, le=1)
-    seeds: int | list[int] = 5
-    width_min: int = Field(8, ge=1)
-    width_max: int = Field(8192, ge=1)
-    rel_tol: float = Field(0.02, ge=0, lt=1)
+    target_loss: Annotated[
+        float | None,
+        float_check(0.0, lo_open=True, none="use target_ratio", allowed="a number > 0"),
+    ] = None
+    target_ratio: Annotated[
+        float | None,
+        float_check(
+            0.0,
+            1.0,
+            lo_open=True,
+            hi_open=True,
+            none="use target_loss",
+            allowed="a number in the open interval (0, 1)",
+        ),
+    ] = None
+    max_steps: Annotated[int, int_check(1)] = 1000
+    success: Annotated[
+        float, float_check(0.0, 1.0, lo_open=True, allowed="a fraction in (0, 1]")
+    ] = 0.9
+    seeds: Annotated[int | list[int], checked(_seeds_ok, MSG_SEEDS, lambda v: v)] = 5
+    width_min: Annotated[int, int_check(1)] = 8
+    width_max: Annotated[int, int_check(1)] = 8192
+    rel_tol: Annotated[float, float_check(0.0, 1.0, hi_open=True, allowed="a number in [0, 1)")] = (
+        0.02
+    )
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
@@ -96,14 +153,32 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$", max_length=200)
-    description: str = ""
-    base: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
-    probes: tuple[str, ...] = ()
-    probe_every: int | None = Field(None, ge=1)
-    budget: Budget = Budget()
-    critical: CriticalSpec | None = None
+    name: Annotated[str, checked(_name_ok, MSG_NAME, lambda v: v)]
+    description: Annotated[str, checked(lambda v: isinstance(v, str), "a string", str)] = ""
+    base: Annotated[dict[str, Any], checked(_table_ok, "a table of RunConfig fields", dict)] = (
+        Field(default_factory=dict)
+    )
+    grid: Annotated[
+        dict[str, list[Any]], checked(_table_ok, "a table of axes, each " + MSG_GRID_VALUE, dict)
+    ] = Field(default_factory=dict)
+    probes: Annotated[
+        tuple[str, ...], checked(_probes_ok, "a list of probe names (or all)", tuple)
+    ] = ()
+    probe_every: Annotated[int | None, int_check(none="~50 log-spaced evaluations")] = None
+    budget: Annotated[
+        Budget,
+        checked(
+            lambda v: isinstance(v, dict | Budget), "a table with max_runs, wall_s", lambda v: v
+        ),
+    ] = Budget()
+    critical: Annotated[
+        CriticalSpec | None,
+        checked(
+            lambda v: v is None or isinstance(v, dict | CriticalSpec),
+            "a table with " + ", ".join(CriticalSpec.model_fields),
+            lambda v: v,
+        ),
+    ] = None
 
     # -- expansion ------------------------------------------------------------------------
     def points(self) -> list[dict[str, Any]]:
@@ -163,16 +238,22 @@ def expand_axis(key: str, values: Any) -> list[Any]:
             return [2**e for e in range(args[0], args[1] + 1)]
         if len(args) not in (2, 3) or (len(args) == 3 and args[2] == 0):
             raise ConfigError(f"{field}.range", args, "[start, stop] or [start, stop, step != 0]")
-        out = list(range(*args))
+        span = range(*args)
+        if len(span) > MAX_AXIS:
+            raise ConfigError(f"{field}.range", args, f"a range of at most {MAX_AXIS} values")
+        out = list(span)
         if not out:
             raise ConfigError(f"{field}.range", args, "a non-empty range (stop is excluded)")
         return out
     if (
         len(args) != 3
         or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-        or not (isinstance(args[2], int) and args[2] >= 1)
+        or not (is_int(args[2]) and 1 <= args[2] <= MAX_AXIS)
+        or not all(is_finite(a) for a in args[:2])
     ):
-        raise ConfigError(f"{field}.{kind}", args, "[a, b, num] with num an integer >= 1")
+        raise ConfigError(
+            f"{field}.{kind}", args, f"[a, b, num]: finite a, b; num an integer in [1, {MAX_AXIS}]"
+        )
     a, b, num = float(args[0]), float(args[1]), int(args[2])
     if kind == "geomspace" and not (a > 0 and b > 0):
         raise ConfigError(f"{field}.geomspace", args, "positive endpoints")
@@ -185,16 +266,23 @@ def expand_axis(key: str, values: Any) -> list[Any]:
 
 
 def _spec_error(exc: ValidationError) -> ConfigError:
+    """The first pydantic error as a ConfigError in overparam's words (never pydantic's)."""
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    msg = err.get("msg", "invalid").removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
-        prefix = loc.rpartition(".")[0]
-        model = {"budget": Budget, "critical": CriticalSpec}.get(prefix, SweepSpec)
+    parts = [str(x) for x in err.get("loc", ())]
+    loc = ".".join(parts)
+    model: type[BaseModel] = SweepSpec
+    if len(parts) > 1:
+        model = {"budget": Budget, "critical": CriticalSpec}.get(parts[0], SweepSpec)
+    name = parts[-1] if parts else ""
+    if err.get("type") == "value_error":
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    elif err.get("type") == "extra_forbidden":
         msg = "one of: " + ", ".join(model.model_fields)
-    if err.get("type") == "string_pattern_mismatch":
-        msg = "letters, digits and - _ . / (starting with a letter or digit)"
-    return ConfigError(loc or "spec", err.get("input"), msg)
+    else:
+        msg = field_allowed(name, model)
+    if not re.fullmatch(r"[A-Za-z_][\w.-]*", loc):  # an unknown key that reads as no name
+        return ConfigError("spec", parts[-1] if parts else err.get("input"), msg)
+    return ConfigError(loc, err.get("input"), msg)
 
 
 def parse_spec(raw: dict[str, Any]) -> SweepSpec:
@@ -203,6 +291,10 @@ def parse_spec(raw: dict[str, Any]) -> SweepSpec:
         raise ConfigError("spec", raw, "a table of name, description, base, grid, ...")
     raw = dict(raw)
     if isinstance(raw.get("grid"), dict):  # ranges expand first, so errors name the axis
+        for key in raw["grid"]:
+            if not (isinstance(key, str) and re.fullmatch(r"[A-Za-z_][\w-]*", key)):
+                allowed = "axes named after RunConfig fields: " + ", ".join(RunConfig.model_fields)
+                raise ConfigError("grid", key, allowed)
         raw["grid"] = {k: expand_axis(k, v) for k, v in raw["grid"].items()}
     try:
         spec = SweepSpec(**raw)
