@@ -143,23 +143,6 @@ def test_sigkill_at_ten_moments_leaves_no_process(tmp_path):
     _kill_and_resume(tmp_path, moments, steps=1000, seeds=6)
 
 
-@pytest.mark.slow
-def test_sigkill_of_a_ray_driver_leaves_no_process(tmp_path):
-    # Ray's own fate sharing: its local instance (gcs, raylet, workers) ends with the driver;
-    # its idle workers notice a few seconds later (measured: all gone within 4 s).
-    pytest.importorskip("ray")
-    spec = _write_spec(tmp_path, 1000, 6)
-    store = tmp_path / "r.sqlite"
-    sweep = Killed(spec, store, executor="ray")
-    try:
-        _wait_until(sweep, "run", store)
-        sweep.kill()
-        left = sweep.survivors(grace=20.0)
-    finally:
-        sweep.cleanup()
-    assert left == [], left
-
-
 def _child(parent_gone: bool) -> subprocess.CompletedProcess[bytes]:
     """Exit code of a child that calls die_with_parent with the right or a wrong parent pid."""
     code = (
