@@ -139,8 +139,9 @@ def test_sigkill_while_importing_starting_workers_and_training_leaves_no_process
 @pytest.mark.slow
 def test_sigkill_at_ten_moments_leaves_no_process(tmp_path):
     # From the writer's own imports (~3 s) through pool start-up to training (~8 s on 2 cores).
+    # Work for well over 9 s even on an idle machine (6 runs of 1000 steps ended before 6 s).
     moments = [0.1, 1.0, 2.5, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 9.0]
-    _kill_and_resume(tmp_path, moments, steps=1000, seeds=6)
+    _kill_and_resume(tmp_path, moments, steps=5000, seeds=8)
 
 
 def _child(parent_gone: bool) -> subprocess.CompletedProcess[bytes]:
