@@ -21,8 +21,8 @@ import torch
 
 from overparam.config import build_config
 from overparam.probes import make_probes
+from overparam.run import resolve_lr, setup
 from overparam.train.loop import train
-from overparam.train.run import resolve_lr, setup
 
 CHEAP = ("norms", "flips", "movement", "gradient_ratio")
 

@@ -46,10 +46,10 @@ from pathlib import Path
 import torch
 
 from overparam.config import build_config
+from overparam.run import run
 from overparam.store import load
 from overparam.sweep import parse_spec, run_sweep
 from overparam.sweep.executors import cores
-from overparam.train.run import run
 
 
 def spec(runs: int, steps: int, width: int, dtype: str, name: str):

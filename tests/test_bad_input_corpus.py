@@ -336,6 +336,11 @@ CASES: list = [
     (["report", "--store", "{garbage_store}"], "store"),
     (["report", "--store", "{tmp}"], "store"),
     (["report", "--out", "{tmp}", "--store", "{garbage_store}"], "out"),
+    # -- studies -------------------------------------------------------------------------------
+    (["studies", "show", "bogus"], "study"),
+    (["studies", "show", "linear-rate", "--scale", "huge"], "scale"),
+    (["sweep", "run", "study:bogus"], "study"),
+    (["sweep", "run", "study:linear-rate:huge"], "scale"),
     # -- the root --------------------------------------------------------------------------------
     (["bogus"], "command"),
     (["--bogus"], "option"),
@@ -360,10 +365,10 @@ def corpus_env(tmp_path, monkeypatch):
         (tmp_path / name).write_text(text)
         paths[key] = str(tmp_path / name)
     patches = {
-        "overparam.train.run": ["run"],
+        "overparam.run": ["run"],
         "overparam.ntk.summary": ["empirical"],
         "overparam.theory": ["measure_inputs"],
-        "overparam.report.reproduce": ["run_studies"],
+        "overparam.studies.reproduce": ["run_studies"],
         "overparam.generalization.evaluate": ["run_config"],
         "overparam.sweep.executors": ["PoolExecutor", "InProcessExecutor", "RayExecutor"],
     }
@@ -430,11 +435,12 @@ def test_help_and_version_still_exit_0(corpus_env):
         assert result.stdout and result.stderr == ""
 
 
-def test_study_names_in_help_match_the_registry():
+def test_study_names_in_help_are_the_registry_and_each_module_defines_its_study():
     from overparam.cli.reproduce import STUDY_NAMES
-    from overparam.report.reproduce import load_studies
+    from overparam.studies import registry
 
-    assert sorted(STUDY_NAMES) == sorted(load_studies())  # registry order follows imports
+    assert STUDY_NAMES == registry.STUDY_NAMES
+    assert [s.name for s in registry.select()] == list(registry.STUDY_NAMES)
 
 
 # The real entry point: a fresh interpreter, the same line. Each pays for importing torch

@@ -206,7 +206,7 @@ def test_n_all_keeps_the_whole_digits_split():
     from overparam.cli import app
     from overparam.config import build_config
     from overparam.data import digits
-    from overparam.train.run import setup
+    from overparam.run import setup
 
     result = CliRunner().invoke(
         app, ["train", "--data", "digits", "--n", "all", "--width", "8", "--steps", "1", "--json"]

@@ -16,8 +16,8 @@ from overparam.errors import ConfigError
 from overparam.models import CNN
 from overparam.models.cnn import extract_patches, patch_adjoint, patch_index
 from overparam.ntk import empirical
+from overparam.run import build_data, run, setup
 from overparam.train.losses import accuracy
-from overparam.train.run import build_data, run, setup
 
 SHAPES = [(1, 7), (2, 5), (1, 4, 4), (2, 3, 4)]
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from overparam.config import RunConfig, build_config, load_config_file
 from overparam.errors import ConfigError
 from overparam.models import Activation, Parameterization
-from overparam.train import setup
+from overparam.run import setup
 
 ONE_LINE = re.compile(r"^(?P<field>[a-z_]+): got .*; allowed: .+$")
 PARAMETERIZATIONS = {p.value for p in Parameterization}

@@ -16,8 +16,8 @@ from overparam.data.graphs import node_datasets, sbm
 from overparam.errors import ConfigError
 from overparam.models import LinearGNN
 from overparam.ntk import empirical
+from overparam.run import run
 from overparam.train import make_objective, train
-from overparam.train.run import run
 
 
 def random_graph(N: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ import torch
 from overparam.config import build_config
 from overparam.data.graphs import aggregation_matrix, karate, node_datasets, sbm
 from overparam.errors import ConfigError
-from overparam.train.run import build_data, build_graph, build_model
+from overparam.run import build_data, build_graph, build_model
 
 
 def test_aggregation_matrix_by_hand():

@@ -79,7 +79,7 @@ def test_check_fits_is_silent_when_memory_cannot_be_told(monkeypatch):
 def _measured_train_bytes(cfg) -> int:
     """3 x (parameter bytes + every module output of a forward pass over the training set):
     weights, their gradients and a copy; forward values, saved inputs and backward gradients."""
-    from overparam.train import setup
+    from overparam.run import setup
 
     s = setup(cfg)
     model = s.model

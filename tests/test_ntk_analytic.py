@@ -12,15 +12,15 @@ import torch
 
 from overparam.data import sphere
 from overparam.errors import ConfigError
-from overparam.models import FullyConnected, kernel_scale
+from overparam.models import FullyConnected
 from overparam.ntk.analytic import Kernel, analytic, analytic_rows
-from overparam.ntk.empirical import empirical
 from overparam.ntk.expectations import (
     arccos_kernels,
     gaussian_expectations,
     quadrature_expectations,
     relu_expectations,
 )
+from overparam.ntk.monte_carlo import kernel_errors
 
 
 def k0(rho: float) -> float:
@@ -206,36 +206,21 @@ SEEDS = range(6)
 
 def relative_errors(X, parameterization, activation, depth, widths, seeds, **kw):
     """RMS over seeds of ||Theta_m / scale - Theta||_F / ||Theta||_F and the same for the NNGP
-    estimated from one network's last hidden layer (E_V[f f'] = q <h, h'> + bias term)."""
-    k = analytic(X, depth=depth, parameterization=parameterization, activation=activation, **kw)
-    ntk_err, nngp_err = [], []
-    for m in widths:
-        e_ntk, e_nngp = [], []
-        for seed in seeds:
-            model = FullyConnected(
-                X.shape[1],
-                m,
-                depth,
-                1,
-                parameterization,
-                activation,
-                dtype="float64",
-                trainable=kw.get("trainable"),
-                seed=seed,
-                **({"bias_std": kw["bias_std"]} if kw.get("bias_std") else {}),
-            )
-            theta = empirical(model, X).numpy() / kernel_scale(parameterization, m)
-            e_ntk.append(np.linalg.norm(theta - k.ntk) / np.linalg.norm(k.ntk))
-            with torch.no_grad():
-                _, _, hidden = model(X, return_hidden=True)
-            s, H = model.specs[-1], hidden[-1].numpy()
-            nngp = (s.multiplier * s.std) ** 2 * H @ H.T
-            if s.bias:
-                nngp = nngp + (s.bias_multiplier * s.bias_std) ** 2
-            e_nngp.append(np.linalg.norm(nngp - k.nngp) / np.linalg.norm(k.nngp))
-        ntk_err.append(math.sqrt(np.mean(np.square(e_ntk))))
-        nngp_err.append(math.sqrt(np.mean(np.square(e_nngp))))
-    return np.array(ntk_err), np.array(nngp_err)
+    estimated from one network's last hidden layer (E_V[f f'] = q <h, h'> + bias term), from
+    :func:`overparam.ntk.monte_carlo.kernel_errors`."""
+    rows = kernel_errors(
+        X,
+        depth=depth,
+        widths=widths,
+        seeds=list(seeds),
+        parameterization=parameterization,
+        activation=activation,
+        trainable=kw.get("trainable"),
+        bias_std=kw.get("bias_std") or None,
+    )
+    rms = rows.groupby("width")[["ntk_error", "nngp_error"]].agg(lambda v: np.sqrt(np.mean(v**2)))
+    rms = rms.loc[list(widths)]
+    return rms["ntk_error"].to_numpy(), rms["nngp_error"].to_numpy()
 
 
 def loglog_slope(widths, errors) -> float:

@@ -47,7 +47,7 @@ from overparam.probes.movement import movement_bound
 from overparam.probes.norms import norm_epsilon
 from overparam.probes.smoothness import smoothness_terms
 from overparam.references import REFERENCES
-from overparam.train.run import run
+from overparam.run import run
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from overparam.cli import app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-GROUPS = {"sweep"}  # commands with subcommands
+GROUPS = {"sweep", "studies", "store"}  # commands with subcommands
 
 
 def readme_commands() -> list[list[str]]:

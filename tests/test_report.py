@@ -1,5 +1,5 @@
 """The report pipeline: studies through the store, resumable, regenerated from stored results,
-and the HTML checked in a real browser (Debian's headless Chromium)."""
+the verdicts counted, and the HTML checked in a real browser (Debian's headless Chromium)."""
 
 from __future__ import annotations
 
@@ -9,47 +9,77 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser_helpers import CHROMIUM, inspect_report
+from study_helpers import grid_plan, use_studies
 
-from overparam.config import build_config
-from overparam.report import plots
-from overparam.report import reproduce as R
-from overparam.report.html import render
-from overparam.report.study import Claim, FigureSpec, Study, StudyResult
+from overparam.report.html import FigureFile, Section, render
+from overparam.studies import plots
+from overparam.studies import reproduce as R
+from overparam.studies.claims import Claim, Judgement, Ratio, Slope, Threshold
+from overparam.studies.study import Context, Evidence, FigureSpec, Study
 
-
-def _plan(quick: bool):
-    widths = (16, 32) if quick else (16, 32, 64)
-    return [
-        build_config(n=8, d=4, width=w, depth=1, steps=30, seed=s, dtype="float64")
-        for w in widths
-        for s in (0, 1)
-    ]
+WIDTHS = {"quick": (16, 32), "full": (16, 32, 64)}
 
 
-def _measure(quick: bool) -> pd.DataFrame:
-    return pd.DataFrame({"width": [16, 32], "value": [0.5, 0.25]})
+def _measure(scale: str) -> pd.DataFrame:
+    w = np.array([16, 32, 64, 128])
+    return pd.DataFrame({"width": w, "value": 8.0 / w})
 
 
-def _analyze(data) -> StudyResult:
+CLAIMS = (
+    Claim(
+        "toy-slope",
+        "the toy value falls like m^(-1)",
+        cite="zou-gu-2019, Lemma 4.2",
+        quantity="value",
+        test=Slope(-1.0, 0.1),
+    ),
+    Claim(
+        "loss-falls",
+        "GD lowers the loss",
+        cite="zou-gu-2019, Theorem 3.3",
+        quantity="final_loss",
+        test=Ratio(bound="initial_loss"),
+    ),
+    Claim(
+        "runs",
+        "every run took at least one step",
+        cite="zou-gu-2019, Theorem 3.3",
+        quantity="steps",
+        test=Threshold(at_least=1),
+    ),
+)
+
+
+def _evidence(data) -> Evidence:
     fig, (ax,) = plots.new_figure()
     stats = plots.mean_band(data.runs, "width", "final_loss")
     plots.plot_band(ax, stats, "width", label="final loss")
     plots.loglog(ax, "width m", "final loss")
-    slope = float(
-        np.polyfit(np.log(data.measurements["width"]), np.log(data.measurements["value"]), 1)[0]
+    return Evidence(
+        frames={"toy-slope": data.measurements, "loss-falls": data.runs, "runs": data.runs},
+        figures=[FigureSpec("loss", "final loss against width", fig)],
+        context=[Context("runs stored", str(len(data.runs)), why="a count")],
     )
-    claims = [
-        Claim("toy slope", "zou-gu-2019, Lemma 4.2", f"{slope:.3f}", "-1", "holds"),
-        Claim("runs stored", "-", str(len(data.runs)), "-", "holds"),
-    ]
-    return StudyResult(claims, [FigureSpec("loss", "final loss against width", fig)])
+
+
+def _toy(name: str = "toy", evidence=_evidence) -> Study:
+    return Study(
+        name=name,
+        title="Toy study",
+        cites=("zou-gu-2019",),
+        description="",
+        claims=CLAIMS,
+        plan=grid_plan(name, WIDTHS),
+        evidence=evidence,
+        measure=_measure,
+    )
 
 
 @pytest.fixture()
 def toy_study(monkeypatch):
-    registry = {"toy": Study("toy", "Toy study", "zou-gu-2019", _plan, _analyze, _measure)}
-    monkeypatch.setattr(R, "load_studies", lambda: registry)
-    return registry["toy"]
+    study = _toy()
+    use_studies(monkeypatch, study)
+    return study
 
 
 def _summary(html_text: str) -> str:
@@ -60,58 +90,75 @@ def test_reproduce_stores_resumes_and_regenerates(tmp_path, toy_study):
     out = tmp_path / "out"
     first = R.reproduce(out=out, quick=True, executor="local", workers=1)
     assert first.executed == 4
-    assert {c["claim"]: c["measured"] for c in first.claims}["runs stored"] == "4"
-    assert {c["claim"]: c["measured"] for c in first.claims}["toy slope"] == "-1.000"
+    by_key = {c["key"]: c for c in first.claims}
+    assert by_key["toy-slope"]["verdict"] == "consistent"
+    assert by_key["toy-slope"]["tightness"] == pytest.approx(1.0)
+    assert by_key["runs"]["measured"].endswith("over 4 rows")
+    assert first.verdicts == {
+        "consistent": sum(c["verdict"] == "consistent" for c in first.claims),
+        "contradicted": sum(c["verdict"] == "contradicted" for c in first.claims),
+        "inconclusive": sum(c["verdict"] == "inconclusive" for c in first.claims),
+        "vacuous": 0,
+        "outside assumptions": 0,
+    }
     again = R.reproduce(out=out, quick=True, executor="local", workers=1)
     assert again.executed == 0  # everything was stored already
     html_first = (out / "report.html").read_text()
     # `overparam report` path: regenerate from the store alone, without training.
-    path, claims = R.write_report(out / "results.sqlite", tmp_path / "again.html")
-    assert claims == first.claims
-    assert _summary(path.read_text()) == _summary(html_first)
+    report = R.build_report(out / "results.sqlite", tmp_path / "again.html")
+    assert report.claims == first.claims
+    assert _summary(report.path.read_text()) == _summary(html_first)
     assert (out / "figures" / "toy-loss.png").stat().st_size > 0
     assert (out / "figures" / "toy-loss.svg").stat().st_size > 0
-    # The full mode is another experiment: it trains the runs quick mode lacks (width 64).
+    # The full scale is another experiment: it trains the runs quick lacks (width 64).
     full = R.reproduce(out=out, quick=False, executor="local", workers=1)
     assert full.executed == 2
 
 
+def test_summary_counts_each_verdict(tmp_path, toy_study):
+    result = R.reproduce(out=tmp_path, quick=True, executor="local", workers=1)
+    text = result.report.read_text()
+    counts = dict(re.findall(r"data-verdict='([a-z ]+)' data-count='(\d+)'", text))
+    assert {k: int(v) for k, v in counts.items()} == result.verdicts
+    rows = re.findall(r"<tr class='\w+' data-verdict='([a-z ]+)'", _summary(text))
+    assert len(rows) == len(result.claims) == sum(result.verdicts.values())
+    assert "runs stored" in text  # context is shown, not judged
+
+
 def test_unknown_study_is_a_config_error(toy_study):
     from overparam.errors import ConfigError
+    from overparam.studies.registry import select
 
     with pytest.raises(ConfigError, match="only: got 'nope'; allowed: toy"):
-        R.select(["nope"])
+        select(["nope"])
 
 
 def test_broken_analysis_keeps_the_others(tmp_path, monkeypatch, capsys):
     def broken(data):
         raise RuntimeError("analysis exploded")
 
-    registry = {
-        "good": Study("good", "Good", "-", _plan, _analyze, _measure),
-        "bad": Study("bad", "Bad", "-", _plan, broken, None),
-    }
-    monkeypatch.setattr(R, "load_studies", lambda: registry)
+    use_studies(monkeypatch, _toy("good"), _toy("bad", broken))
     result = R.reproduce(out=tmp_path, quick=True, executor="local", workers=1)
     text = result.report.read_text()
     assert "analysis failed: RuntimeError: analysis exploded" in text
-    assert [c["study"] for c in result.claims] == ["good", "good"]
+    assert [c["study"] for c in result.claims] == ["good"] * len(CLAIMS)
+
+
+def test_a_frame_for_an_undeclared_claim_is_refused(tmp_path, monkeypatch, capsys):
+    def stray(data):
+        return Evidence(frames={"not-declared": data.runs})
+
+    use_studies(monkeypatch, _toy("stray", stray))
+    result = R.reproduce(out=tmp_path, quick=True, executor="local", workers=1)
+    assert "evidence.frames: got &#x27;not-declared&#x27;" in result.report.read_text()
 
 
 def test_html_escapes_and_embeds(tmp_path):
-    from overparam.report.html import FigureFile, Section
-
     fig, (ax,) = plots.new_figure()
     ax.plot([1, 2], [1, 4])
     png, _ = plots.save(fig, tmp_path, "f")
-    section = Section(
-        "s",
-        "<Title>",
-        "src",
-        "",
-        [Claim("a<b", "x", "1", "2", "holds")],
-        [FigureFile("f", "caption & more", png)],
-    )
+    judged = Judgement("k", "a<b", "zou-gu-2019, Lemma 4.2", "consistent", "1", "2")
+    section = Section("s", "<Title>", "src", "", [judged], [FigureFile("f", "caption & more", png)])
     text = render([section], title="t", meta={"k": "v"})
     assert "a&lt;b" in text and "&lt;Title&gt;" in text and "caption &amp; more" in text
     assert "src='data:image/png;base64," in text
@@ -127,5 +174,5 @@ def test_report_in_headless_chromium(tmp_path, toy_study):
     assert seen["images"] == 1 and seen["decoded"] == 1
     assert all(w > 0 and h > 0 for w, h in seen["sizes"])
     assert seen["summaryRows"] == 1 + len(result.claims)
-    assert "toy slope" in seen["summaryText"]
+    assert "the toy value falls like m^(-1)" in seen["summaryText"]
     assert seen["external"] == 0

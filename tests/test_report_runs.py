@@ -12,42 +12,58 @@ from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
+from study_helpers import grid_plan, use_studies
 from typer.testing import CliRunner
 
 from overparam.cli import app
-from overparam.config import build_config
-from overparam.report import reproduce as R
-from overparam.report.fate import RunFate, format_fields, run_fate
+from overparam.config import RunConfig, build_config
+from overparam.report import fate as F
+from overparam.report.fate import RunFate, format_fields
 from overparam.report.html import RUNS_SHOWN, Section, render
-from overparam.report.study import Claim, Study, StudyResult
 from overparam.store import Store
+from overparam.studies import reproduce as R
+from overparam.studies.claims import Claim, Threshold
+from overparam.studies.study import Evidence, Study
 
 WIDTHS, SEEDS = (8, 16, 32), (0, 1)
 FAILED, DIVERGED, DELETED = (16, 1), (32, 0), (8, 1)  # (width, seed) of the injected fates
 ERROR = "RuntimeError: injected failure\nTraceback (most recent call last):\n  File 'x'"
 
 
-def _toy_plan(quick: bool):
-    return [
-        build_config(n=8, d=4, width=w, depth=1, steps=20, seed=s, dtype="float64")
-        for w in WIDTHS
-        for s in SEEDS
-    ]
+CLAIMS = (
+    Claim(
+        "runs-used",
+        "every finished run took steps",
+        cite="zou-gu-2019, Theorem 3.3",
+        quantity="steps",
+        test=Threshold(at_least=1),
+    ),
+)
 
 
-def _clean_plan(quick: bool):
-    return [build_config(n=8, d=4, width=12, depth=1, steps=20, seed=s) for s in SEEDS]
+def _evidence(data) -> Evidence:
+    return Evidence(frames={"runs-used": data.runs[data.runs["status"].isin(["done", "diverged"])]})
 
 
-def _analyze(data) -> StudyResult:
-    used = int(data.runs["status"].isin(["done", "diverged"]).sum())
-    return StudyResult([Claim("runs analyzed", "-", str(used), "-", "holds")])
+def _study(name: str, widths: tuple[int, ...]) -> Study:
+    return Study(
+        name=name,
+        title=name.title(),
+        cites=("zou-gu-2019",),
+        description="",
+        claims=CLAIMS,
+        plan=grid_plan(name, {"quick": widths, "full": widths}, SEEDS, steps=20),
+        evidence=_evidence,
+    )
 
 
-REGISTRY = {
-    "toy": Study("toy", "Toy", "zou-gu-2019", _toy_plan, _analyze),
-    "clean": Study("clean", "Clean", "zou-gu-2019", _clean_plan, _analyze),
-}
+REGISTRY = {"toy": _study("toy", WIDTHS), "clean": _study("clean", (12,))}
+
+
+def run_fate(plan, runs):
+    """:func:`overparam.report.fate.run_fate` of RunConfigs."""
+    planned = [(c.config_hash(), c.model_dump(mode="json")) for c in plan]
+    return F.run_fate(planned, runs, tuple(RunConfig.model_fields))
 
 
 def _fields(width_seed: tuple[int, int]) -> dict[str, int]:
@@ -67,7 +83,7 @@ def store(tmp_path_factory):
     """Both toy studies trained (quick) and stored; then in ``toy`` one run is marked failed,
     one diverged, one deleted, and one is relabelled as run by another executor."""
     path = tmp_path_factory.mktemp("fate") / "results.sqlite"
-    R.run_studies(list(REGISTRY.values()), store_path=path, quick=True, executor="batched")
+    R.run_studies(list(REGISTRY.values()), store_path=path, scale="quick", executor="batched")
     with sqlite3.connect(path) as conn:
         conn.execute(
             "UPDATE runs SET status = 'failed', train_status = NULL, error = ? WHERE id = ?",
@@ -90,13 +106,13 @@ def store(tmp_path_factory):
 
 @pytest.fixture()
 def registry(monkeypatch):
-    monkeypatch.setattr(R, "load_studies", lambda: REGISTRY)
+    use_studies(monkeypatch, *REGISTRY.values())
     return REGISTRY
 
 
 def _expected(path, name: str) -> dict:
     """Counts of study ``name``'s planned runs, straight from the store by config hash."""
-    plan = {c.config_hash() for c in REGISTRY[name].plan(True)}
+    plan = {c.config_hash() for c in REGISTRY[name].configs("quick")}
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute(
@@ -157,7 +173,7 @@ def _section(text: str, name: str) -> str:
 
 
 def test_section_states_the_stored_counts(tmp_path, store, registry):
-    report = R.build_report(store, tmp_path / "r.html", quick=True)
+    report = R.build_report(store, tmp_path / "r.html", scale="quick")
     text = report.path.read_text()
     exp = _expected(store, "toy")
     toy = _section(text, "toy")
@@ -181,7 +197,7 @@ def test_section_states_the_stored_counts(tmp_path, store, registry):
 
 
 def test_section_names_the_diverged_failed_and_missing_runs(tmp_path, store, registry):
-    text = R.build_report(store, tmp_path / "r.html", quick=True).path.read_text()
+    text = R.build_report(store, tmp_path / "r.html", scale="quick").path.read_text()
     exp = _expected(store, "toy")
     assert len(_grab(text, "runs-listed")) == 1  # one table, in the toy section
     toy = _section(text, "toy")
@@ -205,20 +221,20 @@ def test_section_names_the_diverged_failed_and_missing_runs(tmp_path, store, reg
 
 
 def test_summary_marks_the_incomplete_studys_claims(tmp_path, store, registry):
-    report = R.build_report(store, tmp_path / "r.html", quick=True)
+    report = R.build_report(store, tmp_path / "r.html", scale="quick")
     text = report.path.read_text()
     toy, clean = _expected(store, "toy"), _expected(store, "clean")
     summary = re.search(r"<table id='summary'>.*?</table>", text, re.S).group(0)
     marks = {
-        re.match(r"<tr class='\w+'><td>(\w+)</td>", row).group(1): re.findall(
+        re.match(r"<tr class='\w+'[^>]*><td>(\w+)</td>", row).group(1): re.findall(
             r"<span class='runs-note'>(.*?)</span>", row
         )
-        for row in re.findall(r"<tr class='\w+'>.*?</tr>", summary)
+        for row in re.findall(r"<tr class='\w+' data-verdict.*?</tr>", summary)
     }
     assert marks == {"toy": [f"from {toy['finished']} of {toy['planned']} runs"], "clean": []}
     # the claims below the warning were drawn from exactly the runs it counts
     by_study = {c["study"]: c for c in report.claims}
-    assert by_study["toy"]["measured"] == str(toy["finished"])
+    assert by_study["toy"]["measured"].endswith(f"over {toy['finished']} rows")
     assert (by_study["toy"]["runs_used"], by_study["toy"]["runs_planned"]) == (
         toy["finished"],
         toy["planned"],
@@ -229,7 +245,7 @@ def test_summary_marks_the_incomplete_studys_claims(tmp_path, store, registry):
 
 
 def test_reproduce_returns_the_counts_per_study(tmp_path, store, registry):
-    report = R.build_report(store, tmp_path / "r.html", quick=True)
+    report = R.build_report(store, tmp_path / "r.html", scale="quick")
     exp = _expected(store, "toy")
     toy = report.runs["toy"]
     assert toy["mode"] == "quick" and toy["complete"] is False
@@ -251,7 +267,7 @@ def _provenance(line: str) -> dict[str, dict[str, int]]:
 
 
 def test_provenance_counts_match_sql(tmp_path, store, registry):
-    text = R.build_report(store, tmp_path / "r.html", quick=True).path.read_text()
+    text = R.build_report(store, tmp_path / "r.html", scale="quick").path.read_text()
     ((_, line),) = _grab(_section(text, "toy"), "provenance")
     seen = _provenance(line)
     conn = sqlite3.connect(store)

@@ -17,7 +17,7 @@ from overparam.models import FullyConnected, ResNet
 from overparam.models.resnet import default_tau
 from overparam.ntk import empirical
 from overparam.ntk.resnet_gram import du_resnet_gram, du_resnet_kernels
-from overparam.train.run import run
+from overparam.run import run
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:

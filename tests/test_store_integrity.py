@@ -400,7 +400,7 @@ def test_every_run_records_executor_threads_torch_version_and_device(tmp_path):
         runs[["executor", "threads", "torch_version", "device"]].values.tolist()
         == [["batched", 1, torch.__version__, "cpu"]] * 2
     )
-    from overparam.train.run import run
+    from overparam.run import run
 
     history = run(build_config({}, n=4, d=4, width=8, steps=2))
     assert from_history(history, executor="local").threads == torch.get_num_threads()

@@ -10,11 +10,11 @@ import pytest
 
 from overparam.config import build_config
 from overparam.errors import ConfigError
+from overparam.run import resolve_lr, run, setup
 from overparam.store import Store, from_history, load
 from overparam.sweep import make_executor, parse_spec, run_batched, run_sweep
 from overparam.sweep.batched import not_batchable, structure_key, train_batched
 from overparam.sweep.executors import InProcessExecutor, PoolExecutor, split_for_batches
-from overparam.train.run import resolve_lr, run, setup
 
 # lr="auto" uses torch.func.jvp, whose first use imports a module that calls torch.jit.script.
 pytestmark = pytest.mark.filterwarnings(

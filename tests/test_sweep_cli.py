@@ -88,10 +88,14 @@ def test_status_and_export(tmp_path, spec):
 
 
 def test_specs_lists_the_shipped_examples():
+    from overparam.studies.registry import STUDY_NAMES, get
+
     out = _json(["sweep", "specs"])
-    assert {"quick", "width-scaling", "critical-width"} <= set(out)
+    assert set(out) == {"quick", *(f"study:{n}" for n in STUDY_NAMES)}
+    lr = out["study:linear-rate"]["quick"]
+    assert [s["name"] for s in lr] == [s.name for s in get("linear-rate").specs("quick")]
     text = runner.invoke(app, ["sweep", "specs"]).stdout
-    assert "quick" in text and "points" in text
+    assert "quick" in text and "points" in text and "study:linear-rate" in text
 
 
 @pytest.mark.parametrize(

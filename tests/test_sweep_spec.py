@@ -7,7 +7,7 @@ import pytest
 
 from overparam.errors import ConfigError
 from overparam.sweep import load_spec, parse_spec, shipped_specs
-from overparam.sweep.spec import expand_axis
+from overparam.sweep.spec import expand_axis, load_specs
 
 
 def _spec(**kw):
@@ -86,18 +86,53 @@ def test_critical_spec_rules():
         _spec(grid={}, critical={**crit, "width_min": 64, "width_max": 8})
 
 
-def test_shipped_specs_load_and_validate():
+CRITICAL_TOML = """
+name = "critical-width-n"
+description = "zou-gu, L=2: critical width at n = 8, 16, 32"
+[base]
+parameterization = "zou-gu"
+depth = 2
+d = 16
+lr = "auto"
+[grid]
+n = [8, 16, 32]
+[critical]
+target_ratio = 0.01
+max_steps = 500
+seeds = 5
+width_min = 4
+width_max = 4096
+"""
+
+
+def test_shipped_specs_load_and_validate(tmp_path):
     names = shipped_specs()
-    assert {"quick", "width-scaling", "critical-width"} <= set(names)
+    assert set(names) == {"quick"}  # the studies ship their own plans (studies show --toml)
     for name, path in names.items():
         spec = load_spec(name)
         assert spec == load_spec(path) and spec.description
         assert spec.configs()
-    ws = load_spec("width-scaling")
-    assert [c.width for c in ws.configs()[::3]] == [64, 128, 256, 512, 1024]
-    assert ws.probes == ("movement", "flips")
-    crit = load_spec("critical-width").critical
+    path = tmp_path / "critical.toml"
+    path.write_text(CRITICAL_TOML)
+    crit = load_spec(path).critical
     assert (crit.target_ratio, crit.success, crit.seed_list()) == (0.01, 0.9, (0, 1, 2, 3, 4))
+
+
+def test_a_file_of_sweep_tables_gives_every_spec(tmp_path):
+    path = tmp_path / "many.toml"
+    one = '[[sweep]]\nname = "a"\n[sweep.base]\nwidth = 8\n[sweep.grid]\nseed = [0, 1]\n'
+    path.write_text(one + one.replace('"a"', '"b"'))
+    specs = load_specs(path)
+    assert [s.name for s in specs] == ["a", "b"]
+    assert [c.seed for s in specs for c in s.configs()] == [0, 1, 0, 1]
+    with pytest.raises(ConfigError, match="load_specs"):
+        load_spec(path)
+    path.write_text(one + one)
+    with pytest.raises(ConfigError, match=r"^sweep\.name: got 'a'"):
+        load_specs(path)
+    path.write_text(one.replace("width = 8", "width = -1"))
+    with pytest.raises(ConfigError, match=r"^sweep\[0\]\.base\.width"):
+        load_specs(path)
 
 
 def test_load_spec_errors(tmp_path):

@@ -17,9 +17,9 @@ from overparam.config import build_config
 from overparam.data import sphere
 from overparam.errors import ConfigError
 from overparam.models import FullyConnected, Parameterization, default_loss
-from overparam.train import History, make_objective, run, setup, train
+from overparam.run import build_data, build_model, run, setup
+from overparam.train import History, make_objective, train
 from overparam.train.losses import accuracy
-from overparam.train.run import build_data, build_model
 from overparam.train.step_size import (
     auto_lr,
     theory_du_deep,

@@ -11,7 +11,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from overparam import architectures
 from overparam.data.digits import DigitsTask
 from overparam.data.labels import Labels
 from overparam.errors import (
@@ -39,19 +40,39 @@ from overparam.errors import (
 from overparam.models.activations import Activation
 from overparam.models.parameterization import Parameterization
 
-# Parameterizations each arch implements; the first is the default when none is given (resnet:
-# du, the ResNet of [du-2019-deep, Sec. 6] with an explicit Gram; cnn: allen-zhu's plain CNN; gnn:
-# standard, since [xu-2021-gnn] prescribes no init). Empty: every parameterization (fc).
-ARCH_PARAMETERIZATIONS: dict[str, tuple[str, ...]] = {
-    "fc": (),
-    "resnet": ("du", "allen-zhu"),
-    "cnn": ("allen-zhu", "du"),
-    "gnn": ("standard", "ntk"),
-}
-GRAPH_DATA = ("sbm", "karate")
-# The data an arch trains on when none is given: a gnn needs a graph (the SBM); fc, resnet and
-# cnn (patch-wise 1-D convolutions of the sphere's coordinates) keep the sphere.
-ARCH_DEFAULT_DATA = {"gnn": "sbm"}
+# The arch tables are read from the architecture registry (:mod:`overparam.architectures`, one
+# declaration per arch), live: an architecture registered later shows up here too.
+# Parameterizations each arch implements; the first is the default when none is given (fc:
+# zou-gu, then every other; resnet: du, the ResNet of [du-2019-deep, Sec. 6] with an explicit
+# Gram; cnn: allen-zhu's plain CNN; gnn: standard, since [xu-2021-gnn] prescribes no init).
+ARCH_PARAMETERIZATIONS: Mapping[str, tuple[str, ...]] = architectures.View(
+    lambda a: a.parameterizations
+)
+# The data each arch trains on; the first is its default when none is given: a gnn needs a graph
+# (the SBM); fc, resnet and cnn (patch-wise 1-D convolutions of the sphere's coordinates) keep the
+# sphere.
+ARCH_DATA: Mapping[str, tuple[str, ...]] = architectures.View(lambda a: a.data)
+ARCH_DEFAULT_DATA: Mapping[str, str] = architectures.View(lambda a: a.data[0])
+
+
+class _ArchNames:
+    """The registered arch names in words, read each time they are shown."""
+
+    def __str__(self) -> str:
+        return ", ".join(architectures.names())
+
+
+def arch_check() -> Any:
+    """The arch field's BeforeValidator: a registered architecture's name."""
+
+    def validate(v: Any) -> Any:
+        if not (isinstance(v, str) and v in architectures.names()):
+            raise ValueError(str(_ArchNames()))
+        return v
+
+    validate.allowed = _ArchNames()  # type: ignore[attr-defined]
+    return BeforeValidator(validate)
+
 
 # -- field types ------------------------------------------------------------------------------
 # Each field's BeforeValidator sees the raw value (from flags, JSON or TOML) and accepts only its
@@ -193,9 +214,7 @@ class RunConfig(BaseModel):
     )
     # -- network ---------------------------------------------------------------------------
     # width is the hidden width m for every arch: the channels of a cnn, m_l of a gnn.
-    arch: Annotated[
-        Literal["fc", "resnet", "cnn", "gnn"], choice_check(tuple(ARCH_PARAMETERIZATIONS))
-    ] = "fc"
+    arch: Annotated[str, arch_check()] = Field("fc", description="a registered architecture")
     width: SizeInt = 256
     depth: SizeInt = 2
     parameterization: Annotated[Parameterization, choice_check(_values(Parameterization))] = Field(
@@ -287,9 +306,9 @@ class RunConfig(BaseModel):
         arch = data.get("arch", "fc")
         if not isinstance(arch, str) or arch not in ARCH_PARAMETERIZATIONS:
             return data
-        if "parameterization" not in data and arch != "fc":
+        if "parameterization" not in data:
             data = {**data, "parameterization": ARCH_PARAMETERIZATIONS[arch][0]}
-        if "data" not in data and arch in ARCH_DEFAULT_DATA:
+        if "data" not in data:
             data = {**data, "data": ARCH_DEFAULT_DATA[arch]}
         return data
 
@@ -310,16 +329,19 @@ class RunConfig(BaseModel):
     def _check_arch(self) -> None:
         """arch / data / parameterization / arch-only fields fit together."""
         allowed = ARCH_PARAMETERIZATIONS[self.arch]
-        if allowed and self.parameterization not in allowed:
+        if self.parameterization not in allowed:
             raise ValueError(
                 f"parameterization={self.parameterization}: "
                 f"{', '.join(allowed)} for arch={self.arch}"
             )
-        graph = self.data in GRAPH_DATA
-        if graph and self.arch != "gnn":
-            raise ValueError(f"arch={self.arch}: gnn for data={self.data} (graph data)")
-        if self.arch == "gnn" and not graph:
-            raise ValueError(f"data={self.data}: {', '.join(GRAPH_DATA)} for arch=gnn")
+        data = ARCH_DATA[self.arch]
+        if self.data not in data:
+            # An arch for the default data (the sphere) given other data (a graph) is the wrong
+            # arch; any other arch given data it does not read is the wrong data.
+            fits = [a for a, ok in ARCH_DATA.items() if self.data in ok]
+            if fits and RunConfig.model_fields["data"].default in data:
+                raise ValueError(f"arch={self.arch}: {', '.join(fits)} for data={self.data}")
+            raise ValueError(f"data={self.data}: {', '.join(data)} for arch={self.arch}")
         if self.tau is not None and (self.arch, self.parameterization) != ("resnet", "allen-zhu"):
             raise ValueError(
                 f"tau={self.tau}: None unless arch=resnet with parameterization=allen-zhu"

@@ -70,6 +70,7 @@ COMMAND_MODULES = (
     "sweep",
     "critical",
     "reproduce",
+    "studies",
     "generalization",
     "store",
 )

@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         --max-steps for at least --success of the seeds; every run is stored."""
         from overparam.config import build_config, load_config_file
         from overparam.sweep import critical_width
-        from overparam.sweep.critical import _validate as validate_search
+        from overparam.sweep.critical import validate_search
 
         with user_errors():
             base = load_config_file(config) if config is not None else {}

@@ -10,21 +10,8 @@ from overparam import progress
 from overparam.cli.common import print_json, user_errors
 from overparam.errors import ConfigError
 from overparam.progress import StudyProgress
+from overparam.studies.registry import STUDY_NAMES
 
-# The registry's names (overparam.report.reproduce.load_studies), listed here so that --help
-# does not import every study; tests/test_bad_input_corpus.py keeps the two equal.
-STUDY_NAMES = (
-    "critical-width",
-    "depth",
-    "du-two-layer",
-    "generalization",
-    "gnn-skip",
-    "kernel-regime",
-    "labels",
-    "linear-rate",
-    "no-critical-points",
-    "width-scaling",
-)
 ONLY_HELP = "Study name (repeatable): " + ", ".join(STUDY_NAMES) + "."
 
 
@@ -54,8 +41,8 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print one JSON summary."),
     ) -> None:
         """Run the papers' studies (resumable) and write DIR/report.html."""
-        from overparam.report.reproduce import reproduce as run
-        from overparam.report.reproduce import select
+        from overparam.studies.registry import select
+        from overparam.studies.reproduce import reproduce as run
 
         with user_errors():
             if out.exists() and not out.is_dir():
@@ -80,6 +67,8 @@ def register(app: typer.Typer) -> None:
             "studies": result.studies,
             "executed_runs": result.executed,
             "wall_s": round(result.wall_s, 2),
+            "verdicts": result.verdicts,
+            "runs": result.runs,
             "claims": result.claims,
         }
         done = f"report: {result.report}  ({result.wall_s:.0f} s, {result.executed} runs trained)"
@@ -88,7 +77,7 @@ def register(app: typer.Typer) -> None:
             if not quiet:
                 typer.echo(done, err=True)  # the elapsed time, off stdout
             return
-        _print_claims(result.claims)
+        _print_claims(result.claims, result.verdicts)
         typer.echo(done)
 
     @app.command()
@@ -98,27 +87,40 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path | None = typer.Option(None, "--out", help="HTML file (default: beside store)."),
         only: list[str] | None = typer.Option(None, "--only", help=ONLY_HELP),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON summary."),
     ) -> None:
         """Regenerate the HTML report from stored results, without training."""
-        from overparam.report.reproduce import select, write_report
+        from overparam.studies.registry import names
+        from overparam.studies.reproduce import build_report
 
         with user_errors():
-            select(only)  # unknown study names first: they do not depend on the store
+            names(only)  # unknown study names first: they do not depend on the store
             target = out or store.parent / "report.html"
             if target.is_dir():
                 raise ConfigError("out", str(target), "an HTML file path (this is a folder)")
-            path, claims = write_report(store, target, only=only)
-        _print_claims(claims)
-        typer.echo(f"report: {path}")
+            result = build_report(store, target, only=only)
+        if json_out:
+            print_json(
+                {
+                    "report": str(result.path),
+                    "verdicts": result.verdicts,
+                    "runs": result.runs,
+                    "claims": result.claims,
+                }
+            )
+            return
+        _print_claims(result.claims, result.verdicts)
+        typer.echo(f"report: {result.path}")
 
 
-def _print_claims(claims: list[dict]) -> None:
+def _print_claims(claims: list[dict], verdicts: dict[str, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="theory against measurement")
+    counts = ", ".join(f"{v} {n}" for v, n in verdicts.items())
+    table = Table(title=f"theory against measurement: {len(claims)} claims ({counts})")
     for col in ("study", "claim", "measured", "theory", "verdict"):
         table.add_column(col)
     for c in claims:
-        table.add_row(c["study"], c["claim"], c["measured"], c["theory"], c["verdict"])
+        table.add_row(c["study"], c["text"], c["measured"], c["theory"], c["verdict"])
     Console().print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -12,6 +12,9 @@ from overparam import progress
 from overparam.cli.common import print_json, user_errors
 from overparam.progress import Reporter
 from overparam.store.sqlite import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from overparam.sweep.spec import SweepSpec
 
 
 class ExecutorChoice(StrEnum):
@@ -80,6 +83,19 @@ def _status_table(
         console.print(line, markup=False, highlight=False)
 
 
+def resolve_specs(spec: str) -> list[SweepSpec]:
+    """The specs SPEC names: ``study:NAME[:SCALE]`` (a study's plan, full scale by default), a
+    TOML file or a shipped spec name."""
+    from overparam.sweep.spec import load_specs
+
+    if not spec.startswith("study:"):
+        return load_specs(spec)
+    from overparam.studies.registry import get
+
+    name, _, scale = spec.removeprefix("study:").partition(":")
+    return get(name).specs(scale or "full")
+
+
 def register(app: typer.Typer) -> None:
     sweep_app = typer.Typer(
         help="Run, resume, inspect and export sweeps (results in a SQLite store).",
@@ -106,40 +122,54 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress (bars or lines)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """Run a sweep, or resume it: finished runs are skipped, dead claims re-queued."""
-        from overparam.sweep import load_spec, run_sweep
+        """Run a sweep, or resume it: finished runs are skipped, dead claims re-queued.
+
+        SPEC is a TOML file (one spec, or several [[sweep]] tables), a shipped spec name, or
+        study:NAME[:quick|full] for a study's own plan (`overparam studies show NAME --toml`)."""
+        from overparam.sweep import run_sweep
 
         with user_errors():
-            parsed = load_spec(spec)
-            # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
-            with Reporter(
-                f"sweep {parsed.name}", "runs", delay=progress.COMMAND_DELAY_S, enabled=not quiet
-            ) as bar:
-                result = run_sweep(
-                    parsed,
-                    store=store,
-                    executor=executor.value,
-                    workers=workers,
-                    address=address,
-                    max_batch=max_batch,
-                    stale_after=stale_after,
-                    retry_failed=retry_failed,
-                    progress=bar,
-                )
+            specs = resolve_specs(spec)
+            results = []
+            for parsed in specs:
+                # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
+                with Reporter(
+                    f"sweep {parsed.name}",
+                    "runs",
+                    delay=progress.COMMAND_DELAY_S,
+                    enabled=not quiet,
+                ) as bar:
+                    results.append(
+                        run_sweep(
+                            parsed,
+                            store=store,
+                            executor=executor.value,
+                            workers=workers,
+                            address=address,
+                            max_batch=max_batch,
+                            stale_after=stale_after,
+                            retry_failed=retry_failed,
+                            progress=bar,
+                        )
+                    )
+                if not results[-1].complete:
+                    break
         if json_out:
-            print_json(result.to_dict())
+            dicts = [r.to_dict() for r in results]
+            print_json(dicts[0] if len(specs) == 1 else {"sweeps": dicts})
             return
-        c = result.counts
-        typer.echo(
-            f"{result.experiment}: {result.total} runs: done {c['done']}, diverged "
-            f"{c['diverged']}, failed {c['failed']}, remaining {c['queued'] + c['running']} "
-            f"(executed {result.executed}, skipped {result.skipped}) in {result.wall_s:.1f} s "
-            f"with {result.executor}; store {result.store_ms_per_run:.2f} ms/run -> {store}"
-        )
-        for r in result.critical:
-            width = r["width"] if r["found"] else "not reached"
-            typer.echo(f"  {r['point']}: critical width {width} (success {r['success_rate']})")
-        if not result.complete:
+        for result in results:
+            c = result.counts
+            typer.echo(
+                f"{result.experiment}: {result.total} runs: done {c['done']}, diverged "
+                f"{c['diverged']}, failed {c['failed']}, remaining {c['queued'] + c['running']} "
+                f"(executed {result.executed}, skipped {result.skipped}) in {result.wall_s:.1f} s "
+                f"with {result.executor}; store {result.store_ms_per_run:.2f} ms/run -> {store}"
+            )
+            for r in result.critical:
+                width = r["width"] if r["found"] else "not reached"
+                typer.echo(f"  {r['point']}: critical width {width} (success {r['success_rate']})")
+        if not results[-1].complete:
             typer.echo("budget.wall_s reached: run the same command again to continue.")
 
     @sweep_app.command("status")
@@ -152,6 +182,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Runs per experiment: done / diverged / failed / running / remaining, and which runs
         diverged or failed (run id, the config fields that vary, the first error line)."""
+        from overparam.config import RunConfig
         from overparam.errors import ConfigError
         from overparam.report.fate import stored_listed
         from overparam.store import summary_counts
@@ -159,7 +190,8 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             if limit < 0:
                 raise ConfigError("limit", limit, "an integer >= 0")
-            listed = stored_listed(store, limit)  # first: a clear error for unreadable stores
+            # first: a clear error for unreadable stores
+            listed = stored_listed(store, limit, tuple(RunConfig.model_fields))
             rows = summary_counts(store)
         if json_out:
             flat: dict[str, list[dict[str, Any]]] = {"diverged": [], "failed": []}
@@ -195,12 +227,27 @@ def register(app: typer.Typer) -> None:
     def specs_cmd(
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
-        """The example specs shipped with overparam."""
+        """The example spec shipped with overparam, and each study's plan (`study:NAME`, run
+        with `overparam sweep run study:NAME[:quick|full]`)."""
+        from overparam.studies.registry import select
         from overparam.sweep import load_spec, shipped_specs
 
-        specs = {name: load_spec(path) for name, path in shipped_specs().items()}
+        with user_errors():
+            specs = {name: load_spec(path) for name, path in shipped_specs().items()}
+            studies = {f"study:{s.name}": s for s in select()}
         if json_out:
-            print_json({name: s.to_dict() for name, s in specs.items()})
+            out: dict[str, Any] = {name: s.to_dict() for name, s in specs.items()}
+            for key, study in studies.items():
+                out[key] = {
+                    scale: [sp.to_dict() for sp in study.specs(scale)]
+                    for scale in ("quick", "full")
+                }
+            print_json(out)
             return
         for name, s in specs.items():
-            typer.echo(f"{name:16s} {len(s.points()):4d} points  {s.description}")
+            typer.echo(f"{name:26s} {len(s.points()):5d} points  {s.description}")
+        for key, study in studies.items():
+            runs = {scale: len(study.configs(scale)) for scale in ("quick", "full")}
+            typer.echo(
+                f"{key:26s} {runs['full']:5d} points  (quick {runs['quick']})  {study.title}"
+            )

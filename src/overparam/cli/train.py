@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
         from overparam.cli.common import check_device
         from overparam.config import build_config, load_config_file
         from overparam.memory import check_train
-        from overparam.train.run import run, summary
+        from overparam.run import run, summary
 
         with user_errors():
             base = load_config_file(config) if config is not None else {}

@@ -109,9 +109,9 @@ def sphere_task(
 
 def task_data(cfg: RunConfig, *, n_test: int = DEFAULT_N_TEST) -> tuple[Dataset, Dataset]:
     """(train, test) of a cao-gu online-SGD config: digits via
-    :func:`overparam.train.run.build_data` (same split and noise as ``overparam train``), sphere
+    :func:`overparam.run.build_data` (same split and noise as ``overparam train``), sphere
     via :func:`sphere_task`."""
-    from overparam.train.run import build_data
+    from overparam.run import build_data
 
     _check_cfg(cfg)
     if cfg.data == "digits":
@@ -254,14 +254,14 @@ def run_config(
 ) -> tuple[OnlineRun, torch.nn.Module, Dataset, Dataset]:
     """Algorithm 2 for one config: (run, model at init, train, test).
 
-    The network is built exactly as :func:`overparam.train.run.setup` builds it (same init
+    The network is built exactly as :func:`overparam.run.setup` builds it (same init
     seed); the returned model is a copy at initialization (for kernels / NTRF), trained
     separately. The step size must be a number (``lr="auto"`` is a GD rule).
     """
     import copy
 
     from overparam.models.base import resolve_dtype
-    from overparam.train.run import build_model
+    from overparam.run import build_model
 
     _check_cfg(cfg)
     if not isinstance(cfg.lr, float | int):

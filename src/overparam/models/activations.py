@@ -21,7 +21,7 @@ from overparam.errors import ConfigError
 
 class Activation(StrEnum):
     """Activation functions of the seed papers: relu [allen-zhu-2019, zou-gu-2019] and the smooth
-    ones of [du-2019-deep, Condition 5.1] (softplus, sigmoid, tanh) plus gelu and swish."""
+    ones of [du-2019-deep, Condition 3.1] (softplus, sigmoid, tanh) plus gelu and swish."""
 
     RELU = "relu"
     SOFTPLUS = "softplus"

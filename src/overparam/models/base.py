@@ -125,6 +125,18 @@ class SpecNetwork(nn.Module):
             for kind in (("weight", "bias") if spec.bias else ("weight",))
         }
 
+    def paper_scales(self) -> dict[str, float]:
+        """{trained parameter name: c} with W_eff = c W in the papers' units
+        (:mod:`overparam.probes.context`): 1 here, the stored units (e.g. a residual branch's
+        scale tau is part of the architecture, not of the weight, in [allen-zhu-2019]'s ResNet
+        analysis); :class:`~overparam.models.FullyConnected` overrides it."""
+        return {n: 1.0 for n, p in self.named_parameters() if p.requires_grad}
+
+    def unit_hidden_norms(self) -> bool:
+        """Whether every hidden vector's norm concentrates at ||x|| = 1 at init (the seed
+        papers' normalization); False here: the probes measure the norms at init instead."""
+        return False
+
     def trainable_parameters(self) -> dict[str, torch.Tensor]:
         """{"layers.<i>.weight": tensor, ...} for the trained set, in layer order."""
         return {n: p for n, p in self.named_parameters() if p.requires_grad}

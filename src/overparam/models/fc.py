@@ -11,6 +11,7 @@ from overparam.errors import ConfigError
 from overparam.models.activations import Activation, parse_activation, torch_fn
 from overparam.models.base import SpecNetwork
 from overparam.models.parameterization import (
+    SEED_PAPERS,
     Parameterization,
     default_trainable,
     layer_specs,
@@ -109,6 +110,26 @@ class FullyConnected(SpecNetwork):
         if return_hidden:
             return h, pre, hidden[:-1]
         return h
+
+    def paper_scales(self) -> dict[str, float]:
+        """{trained parameter name: c} with W_eff = c W in Allen-Zhu et al.'s normalization
+        (:mod:`overparam.probes.context`): c = a_l s_l for a weight, bias_multiplier * s_l for a
+        bias, with a_l the forward multiplier and s_l the post-activation scale (1 on the output
+        layer)."""
+        out: dict[str, float] = {}
+        for i, layer in enumerate(self.layers):
+            s = layer.spec
+            post = s.post_scale if s.activation else 1.0
+            for kind, base in (("weight", s.multiplier), ("bias", s.bias_multiplier)):
+                p = getattr(layer, kind)
+                if p is not None and p.requires_grad:
+                    out[f"layers.{i}.{kind}"] = float(base * post)
+        return out
+
+    def unit_hidden_norms(self) -> bool:
+        """True for the seed papers' parameterizations, normalized so that ||h_l|| ~ ||x|| = 1;
+        False for ntk / standard."""
+        return self.parameterization in SEED_PAPERS
 
     def extra_repr(self) -> str:
         return (

@@ -1,9 +1,12 @@
-"""Neural tangent kernels: empirical (structured, autograd) and infinite-width."""
+"""Neural tangent kernels: empirical (structured, autograd) and infinite-width.
 
-from overparam.models.cnn import CNN as _CNN
-from overparam.models.fc import FullyConnected as _FullyConnected
-from overparam.models.gnn import LinearGNN as _LinearGNN
-from overparam.models.resnet import ResNet as _ResNet
+Each architecture's structured rule is registered by its declaration in
+:mod:`overparam.architectures`.
+"""
+
+# Registers every architecture's structured rule (the package imports submodules of this one,
+# never its names, so either may be imported first).
+from overparam import architectures as _architectures  # noqa: F401
 from overparam.ntk.analytic import Kernel as Kernel
 from overparam.ntk.analytic import analytic as analytic
 from overparam.ntk.analytic import analytic_rows as analytic_rows
@@ -19,16 +22,7 @@ from overparam.ntk.gram import lambda_min as lambda_min
 from overparam.ntk.gram import min_distance as min_distance
 from overparam.ntk.gram import separation_check as separation_check
 from overparam.ntk.structured import LayerFactors as LayerFactors
-from overparam.ntk.structured import dense_chain_factors as _dense_chain_factors
 from overparam.ntk.structured import register_rule as register_rule
-from overparam.ntk.structured_conv import conv_factors as _conv_factors
-from overparam.ntk.structured_gnn import gnn_factors as _gnn_factors
-from overparam.ntk.structured_resnet import resnet_factors as _resnet_factors
-
-register_rule(_FullyConnected, _dense_chain_factors)
-register_rule(_ResNet, _resnet_factors)
-register_rule(_CNN, _conv_factors)
-register_rule(_LinearGNN, _gnn_factors)
 
 __all__ = [
     "ExpectationMethod",

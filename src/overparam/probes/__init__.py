@@ -29,7 +29,7 @@ label_complexity   y^T (H^inf)^-1 y, y^T Theta^-1 y                       [arora
 
 Example:
     >>> from overparam.config import RunConfig
-    >>> from overparam.train.run import run
+    >>> from overparam.run import run
     >>> h = run(RunConfig(n=16, width=128, steps=50, probes=("norms", "movement")))
     >>> summarize_records(h.records)["movement"]["spectral"]["ratio"]  # doctest: +SKIP
 """

@@ -8,9 +8,9 @@ The probes read a model through a small interface, so later architectures plug i
   pre-activation z_l (n, m_l) per layer (output layer included) and one hidden vector h_l per
   hidden layer, post-activation and post-scale, in order (``hidden[l]`` is sigma(z_l) scaled);
 * the trained parameters are ``named_parameters()`` with ``requires_grad``;
-* optional: ``specs`` (:class:`overparam.models.parameterization.LayerSpec` list),
-  ``parameter_layers()`` (parameter name -> the paper's layer symbol), ``hidden_layers()``,
-  ``width``, ``depth``, ``parameterization``, ``activation``.
+* its structure, if it implements :class:`overparam.probes.protocol.ProbedModel` (every
+  overparam network does): ``paper_scales()``, ``parameter_layers()``, ``hidden_layers()``,
+  ``specs``, ``width``, ``depth``, ``parameterization``, ``activation``.
 
 **Papers' units.** Distances, gradients and step norms are measured on the *effective* weights
 W_eff = a_l s_l W_l (forward multiplier a_l times post-activation scale s_l, both 1 for
@@ -18,8 +18,9 @@ allen-zhu and zou-gu). For relu, s relu(a W h) = relu(a s W h), so W_eff is the 
 same network written in Allen-Zhu et al.'s normalization ([allen-zhu-2019, Def. 2.3]:
 entries N(0, 2/m)); e.g. du's W ~ N(0, 1) with s = sqrt(2/m) and ntk's sqrt(2/fan_in) W both
 become N(0, 2/fan_in). This is what lets one bound, stated for that normalization, be read for
-every parameterization. Hidden vectors and losses need no conversion. Other architectures are
-measured in their stored units unless they define ``paper_scales()`` (:func:`paper_scales`).
+every parameterization. Hidden vectors and losses need no conversion. Each model states its
+own scales (``paper_scales()``: the other architectures keep their stored units); a model
+outside the protocol is measured in its stored units (:func:`paper_scales`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from torch import nn
 from torch.func import functional_call
 
 from overparam.data.dataset import min_separation
-from overparam.models.fc import FullyConnected
+from overparam.probes.protocol import ProbedModel, probed
 from overparam.train.losses import Loss, Reduction
 
 # ---------------------------------------------------------------------------------------------
@@ -110,38 +111,19 @@ def spectral_norm(
 
 
 def paper_scales(model: nn.Module) -> dict[str, float]:
-    """{trained parameter name: c} with W_eff = c W in the papers' units (module docstring).
-
-    A model may define ``paper_scales()`` itself. For :class:`FullyConnected`, c = a_l s_l for
-    a weight and bias_multiplier * s_l for a bias (s_l = 1 on the output layer). Any other
-    model is measured in its stored units (c = 1): e.g. a residual branch's scale tau is part
-    of the architecture, not of the weight, in [allen-zhu-2019]'s ResNet analysis.
-    """
-    fn = getattr(model, "paper_scales", None)
-    if callable(fn):
-        return dict(fn())
-    if not isinstance(model, FullyConnected):
-        return {n: 1.0 for n, p in model.named_parameters() if p.requires_grad}
-    specs = {s.name: s for s in model.specs}
-    layer_of = _layer_names(model)
-    out: dict[str, float] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        spec = specs.get(layer_of.get(name, ""))
-        if spec is None:
-            out[name] = 1.0
-            continue
-        post = spec.post_scale if spec.activation else 1.0
-        base = spec.bias_multiplier if name.endswith("bias") else spec.multiplier
-        out[name] = float(base * post)
-    return out
+    """{trained parameter name: c} with W_eff = c W in the papers' units (module docstring):
+    the model's own ``paper_scales()`` (:class:`~overparam.probes.protocol.ProbedModel`), or
+    c = 1 for every trained parameter of a model outside the protocol."""
+    p = probed(model)
+    if p is not None:
+        return dict(p.paper_scales())
+    return {n: 1.0 for n, q in model.named_parameters() if q.requires_grad}
 
 
 def _layer_names(model: nn.Module) -> dict[str, str]:
-    fn = getattr(model, "parameter_layers", None)
-    if callable(fn):
-        return fn()
+    p = probed(model)
+    if p is not None:
+        return p.parameter_layers()
     return {n: n.rsplit(".", 1)[0] for n, _ in model.named_parameters()}
 
 
@@ -209,8 +191,9 @@ class RunInfo:
     def from_state(cls, state: Any) -> RunInfo:
         model, data, objective = state.model, state.data, state.objective
         config = state.history.config or {}
-        act = getattr(model, "activation", None)
-        param = getattr(model, "parameterization", config.get("parameterization"))
+        p = probed(model)
+        act = None if p is None else p.activation
+        param = config.get("parameterization") if p is None else p.parameterization
         delta = float(data.separation)
         if not (math.isfinite(delta) and delta > 0.0):
             delta = min_separation(data.X)
@@ -218,8 +201,8 @@ class RunInfo:
         seed = config.get("seed")
         return cls(
             n=data.n,
-            m=getattr(model, "width", None),
-            L=getattr(model, "depth", None),
+            m=None if p is None else p.width,
+            L=None if p is None else p.depth,
             k=data.k,
             delta=float(delta),
             c=float(objective.scale(data.n)),
@@ -276,10 +259,11 @@ class Context:
         self.history = state.history
         self.info = RunInfo.from_state(state)
         self.initial_params: dict[str, torch.Tensor] = state.initial_params
+        self.probed: ProbedModel | None = probed(self.model)
         self.scales = paper_scales(self.model)
         self.layer_of = _layer_names(self.model)
         self.has_hidden = "return_hidden" in inspect.signature(self.model.forward).parameters
-        specs = {s.name: s for s in getattr(self.model, "specs", ())}
+        specs = {s.name: s for s in (self.probed.specs if self.probed is not None else ())}
         self.weights: list[tuple[str, str, bool]] = []  # (param, layer symbol, hidden layer?)
         for name, p in self.model.named_parameters():
             if p.requires_grad and p.ndim == 2:
@@ -303,9 +287,8 @@ class Context:
 
     def hidden_names(self) -> list[str]:
         """The paper's symbol of the layer that outputs each hidden vector h_l."""
-        fn = getattr(self.model, "hidden_layers", None)
-        if callable(fn):
-            return list(fn())
+        if self.probed is not None:
+            return list(self.probed.hidden_layers())
         return [f"h{l}" for l in range(len(self.initial().hidden))]
 
     def invalidate(self) -> None:

@@ -13,13 +13,9 @@ import math
 import torch
 
 from overparam.data.dataset import min_separation
-from overparam.models.fc import FullyConnected
-from overparam.models.parameterization import SEED_PAPERS
 from overparam.probes.base import LOWER, UPPER, Probe, register
 from overparam.probes.context import Context, log_or_one
 from overparam.train.loop import TrainState
-
-_NORMALIZED = {p.value for p in SEED_PAPERS}
 
 NO_HIDDEN = "the model has no forward(x, return_hidden=True) giving hidden vectors"
 
@@ -32,12 +28,13 @@ def norm_epsilon(n: int, m: int, L: int) -> float:
 
 
 def hidden_scales(ctx: Context) -> list[float]:
-    """nu_l, the norm each hidden vector concentrates at: 1 for fully connected networks in the
-    seed papers' parameterizations (normalized so that ||h_l|| ~ ||x|| = 1); for the others
-    (ntk, standard, other architectures), the root-mean-square ||h_{i,l}^0|| measured at
-    init."""
+    """nu_l, the norm each hidden vector concentrates at: 1 for a model normalized so that
+    ||h_l|| ~ ||x|| = 1 (``unit_hidden_norms()``: fully connected networks in the seed papers'
+    parameterizations); for the others (ntk, standard, other architectures, models outside
+    :class:`~overparam.probes.protocol.ProbedModel`), the root-mean-square ||h_{i,l}^0||
+    measured at init."""
     init = ctx.initial().hidden
-    if isinstance(ctx.model, FullyConnected) and ctx.info.parameterization in _NORMALIZED:
+    if ctx.probed is not None and ctx.probed.unit_hidden_norms():
         return [1.0] * len(init)
     return [float(h.to(torch.float64).pow(2).sum(1).mean().sqrt()) for h in init]
 

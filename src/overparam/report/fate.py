@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 
-from overparam.config import RunConfig
 from overparam.errors import ConfigError
 from overparam.store.integrity import connect_read
 
@@ -55,8 +54,9 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def varying_fields(configs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The config fields whose values differ across ``configs``, in RunConfig field order."""
+def varying_fields(configs: Iterable[Mapping[str, Any]], order: Sequence[str] = ()) -> list[str]:
+    """The config fields whose values differ across ``configs``, in ``order`` (the config
+    model's field order; fields it does not name follow by name)."""
     seen: dict[str, set[str]] = {}
     configs = list(configs)
     for cfg in configs:
@@ -65,9 +65,9 @@ def varying_fields(configs: Iterable[Mapping[str, Any]]) -> list[str]:
     for cfg in configs:
         for k in seen:
             seen[k].add(_key(cfg.get(k)))
-    order = {name: i for i, name in enumerate(RunConfig.model_fields)}
+    rank = {name: i for i, name in enumerate(order)}
     varying = [k for k, values in seen.items() if len(values) > 1]
-    return sorted(varying, key=lambda k: (order.get(k, len(order)), k))
+    return sorted(varying, key=lambda k: (rank.get(k, len(rank)), k))
 
 
 def describe(config: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
@@ -230,23 +230,29 @@ def format_provenance(prov: Mapping[str, Mapping[str, int]]) -> str:
     return "; ".join(parts)
 
 
-def run_fate(plan: Sequence[RunConfig], runs: pd.DataFrame) -> RunFate:
+def run_fate(
+    plan: Sequence[tuple[str, Mapping[str, Any]]],
+    runs: pd.DataFrame,
+    order: Sequence[str] = (),
+) -> RunFate:
     """Match a study's ``plan`` with the ``runs`` stored for its experiment (by config hash).
 
     Args:
-        plan: the study's RunConfigs (``study.plan(quick)``).
+        plan: (config hash, config fields) of each planned run, in plan order.
         runs: the experiment's rows of the runs frame (``config_hash``, ``status``, ``error``,
             ``config`` JSON, and ``run_id`` or ``id``; provenance columns where stored).
+        order: the config fields in the order runs are described by (see
+            :func:`varying_fields`).
     """
     planned: dict[str, dict[str, Any]] = {}
-    for cfg in plan:
-        planned.setdefault(cfg.config_hash(), cfg.model_dump(mode="json"))
+    for h, cfg in plan:
+        planned.setdefault(h, dict(cfg))
     id_col = "run_id" if "run_id" in runs else "id"
     rows = runs.to_dict(orient="records") if not runs.empty else []
     stored = {str(r["config_hash"]): r for r in rows}
     unplanned = [r for h, r in stored.items() if h not in planned]
     fields = varying_fields(
-        [*planned.values(), *(parse_config(r.get("config")) for r in unplanned)]
+        [*planned.values(), *(parse_config(r.get("config")) for r in unplanned)], order
     )
     counts = dict.fromkeys(ENDED, 0)
     listed: list[ListedRun] = []
@@ -294,7 +300,9 @@ def totals(fates: Iterable[RunFate]) -> dict[str, int]:
     return out
 
 
-def stored_listed(path: str | Path, limit: int | None = None) -> dict[str, dict[str, Any]]:
+def stored_listed(
+    path: str | Path, limit: int | None = None, order: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """The diverged and failed runs of each experiment in the store at ``path``.
 
     Returns ``{experiment: {"diverged": [...], "failed": [...], "unlisted": {"diverged": n,
@@ -326,7 +334,7 @@ def stored_listed(path: str | Path, limit: int | None = None) -> dict[str, dict[
                     " JOIN runs r ON r.id = er.run_id WHERE er.experiment_id = ? ORDER BY r.id",
                     (eid,),
                 ).fetchall()
-                out[rows[0][0]] = _listed(rows, limit)
+                out[rows[0][0]] = _listed(rows, limit, order)
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -337,9 +345,11 @@ def stored_listed(path: str | Path, limit: int | None = None) -> dict[str, dict[
     return out
 
 
-def _listed(rows: Sequence[tuple[Any, ...]], limit: int | None) -> dict[str, Any]:
+def _listed(
+    rows: Sequence[tuple[Any, ...]], limit: int | None, order: Sequence[str]
+) -> dict[str, Any]:
     configs = {int(r[1]): parse_config(r[4]) for r in rows}
-    fields = varying_fields(configs.values())
+    fields = varying_fields(configs.values(), order)
     entry: dict[str, Any] = {"diverged": [], "failed": [], "unlisted": {"diverged": 0, "failed": 0}}
     for _, run_id, status, error, _ in rows:
         if status not in ("diverged", "failed"):

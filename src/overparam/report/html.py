@@ -8,19 +8,22 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from overparam.report.fate import RunFate, format_fields, format_provenance, totals
-from overparam.report.study import Claim
+from overparam.studies.claims.verdicts import VERDICTS, Judgement, count_verdicts
 
+#: The CSS class of each verdict (only ``consistent`` is green).
 VERDICT_CLASS = {
-    "holds": "ok",
-    "holds with constant C": "const",
-    "does not hold at this scale": "bad",
-    "not measured": "none",
+    "consistent": "ok",
+    "contradicted": "bad",
+    "inconclusive": "none",
+    "vacuous": "vac",
+    "outside assumptions": "out",
 }
 
 CSS = """
@@ -30,7 +33,9 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 table{border-collapse:collapse;width:100%;font-size:.9em;margin:1em 0}
 th,td{border:1px solid #ddd;padding:.35em .5em;text-align:left;vertical-align:top}
 th{background:#f5f5f5} .meta{color:#666;font-size:.9em}
-.ok{background:#e6f4ea} .const{background:#fff7e0} .bad{background:#fde8e8} .none{background:#eee}
+.ok{background:#e6f4ea} .bad{background:#fde8e8} .none{background:#fff7e0}
+.vac{background:#eef} .out{background:#eee;color:#666}
+.verdicts{font-size:1em} .verdicts span{padding:.15em .5em;margin-right:.4em;border-radius:.3em}
 figure{display:inline-block;margin:.5em 1em .5em 0;max-width:520px;vertical-align:top}
 figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#444}
@@ -62,10 +67,12 @@ class Section:
     title: str
     source: str
     description: str
-    claims: Sequence[Claim]
+    claims: Sequence[Judgement]
     figures: Sequence[FigureFile]
     configs: Sequence[dict[str, Any]] = field(default_factory=list)
     tables: dict[str, str] = field(default_factory=dict)  # name -> HTML table
+    context: Sequence[dict[str, str]] = field(default_factory=list)  # label, value, cite, why
+    hypotheses: Sequence[str] = field(default_factory=list)
     error: str | None = None
     fate: RunFate | None = None
 
@@ -79,24 +86,58 @@ def _img(path: Path) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def _claims_table(rows: Sequence[tuple[str, Claim]], marks: dict[str, str] | None = None) -> str:
+def _tightness(j: Judgement) -> str:
+    t = j.tightness
+    return "" if not math.isfinite(t) else f"{t:.3g}"
+
+
+def _claims_table(
+    rows: Sequence[tuple[str, Judgement]],
+    marks: dict[str, str] | None = None,
+    attrs: str = "id='summary'",
+) -> str:
     head = (
-        "<tr><th>study</th><th>claim</th><th>paper and lemma</th><th>measured</th>"
-        "<th>theory</th><th>verdict</th></tr>"
+        "<tr><th>study</th><th>claim</th><th>paper and location</th><th>measured</th>"
+        "<th>theory</th><th>tightness</th><th>verdict</th></tr>"
     )
     body = []
-    for study, c in rows:
-        cls = VERDICT_CLASS.get(c.verdict, "none")
-        note = f"<br><span class='meta'>{_e(c.note)}</span>" if c.note else ""
+    for study, j in rows:
+        cls = VERDICT_CLASS.get(j.verdict, "none")
+        note = f"<br><span class='meta'>{_e(j.reason)}</span>" if j.reason else ""
         mark = (marks or {}).get(study, "")
         if mark:
             note += f"<br><span class='runs-note'>{_e(mark)}</span>"
         body.append(
-            f"<tr class='{cls}'><td>{_e(study)}</td><td>{_e(c.claim)}</td><td>{_e(c.source)}</td>"
-            f"<td>{_e(c.measured)}</td><td>{_e(c.theory)}</td>"
-            f"<td>{_e(c.verdict)}{note}</td></tr>"
+            f"<tr class='{cls}' data-verdict='{_e(j.verdict)}' data-study='{_e(study)}'>"
+            f"<td>{_e(study)}</td><td>{_e(j.text)}</td><td>{_e(j.cite)}</td>"
+            f"<td>{_e(j.measured)}</td><td>{_e(j.theory)}</td><td>{_tightness(j)}</td>"
+            f"<td>{_e(j.verdict)}{note}</td></tr>"
         )
-    return f"<table id='summary'>{head}{''.join(body)}</table>"
+    return f"<table {attrs}>{head}{''.join(body)}</table>"
+
+
+def _verdict_counts(judgements: Sequence[Judgement]) -> str:
+    """The summary's first line: how many claims received each verdict."""
+    counts = count_verdicts(judgements)
+    spans = " ".join(
+        f"<span class='{VERDICT_CLASS[v]}' data-verdict='{_e(v)}' data-count='{counts[v]}'>"
+        f"{_e(v)}: {counts[v]}</span>"
+        for v in VERDICTS
+    )
+    return f"<p class='verdicts' id='verdict-counts'>{len(judgements)} claims · {spans}</p>"
+
+
+def _context(rows: Sequence[dict[str, str]]) -> str:
+    """Numbers shown beside the claims, not judged (no outcome of the data could fail them)."""
+    if not rows:
+        return ""
+    head = "<tr><th>context (not a claim)</th><th>value</th><th>paper</th><th>why</th></tr>"
+    body = "".join(
+        f"<tr class='context'><td>{_e(r['label'])}</td><td>{_e(r['value'])}</td>"
+        f"<td>{_e(r.get('cite', ''))}</td><td>{_e(r.get('why', ''))}</td></tr>"
+        for r in rows
+    )
+    return f"<table class='context'>{head}{body}</table>"
 
 
 def _configs(configs: Sequence[dict[str, Any]]) -> str:
@@ -171,6 +212,7 @@ def render(sections: Sequence[Section], *, title: str, meta: dict[str, Any]) -> 
         f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1><p class='meta'>{meta_text}</p>",
         "<h2>Summary: theory against measurement</h2>",
+        _verdict_counts([j for _, j in rows]),
         _runs_total(fates),
         _claims_table(rows, marks),
     ]
@@ -186,6 +228,13 @@ def render(sections: Sequence[Section], *, title: str, meta: dict[str, Any]) -> 
             parts.append(_fate(s.fate))
         if s.description:
             parts.append(f"<p>{_e(s.description)}</p>")
+        if s.hypotheses:
+            items = "".join(f"<li>{_e(h)}</li>" for h in s.hypotheses)
+            parts.append(f"<p>The theorem's hypotheses:</p><ul class='hypotheses'>{items}</ul>")
+        if s.claims:
+            rows = [(s.name, j) for j in s.claims]
+            parts.append(_claims_table(rows, attrs="class='section-claims'"))
+        parts.append(_context(s.context))
         if s.error:
             parts.append(f"<p class='bad'>analysis failed: {_e(s.error)}</p>")
         for f in s.figures:

@@ -5,40 +5,39 @@ database into pandas DataFrames and :func:`export` writes them as CSV or Parquet
 is not a sound results database is a :class:`StoreError` before anything is written to it, and
 every finished run is checksummed (:mod:`overparam.store.integrity`): a run whose rows changed
 is a :class:`ChecksumError` when read for analysis.
+
+Names are imported on first use, so that reading a store's integrity layer
+(:mod:`overparam.store.integrity`, e.g. for the report) does not import the writer and the
+config models behind it.
 """
 
-from overparam.store.frames import Tables as Tables
-from overparam.store.frames import export as export
-from overparam.store.frames import load as load
-from overparam.store.frames import summary_counts as summary_counts
-from overparam.store.integrity import SCHEMA_VERSION as SCHEMA_VERSION
-from overparam.store.integrity import ChecksumError as ChecksumError
-from overparam.store.integrity import StoreError as StoreError
-from overparam.store.result import STATUSES as STATUSES
-from overparam.store.result import TERMINAL as TERMINAL
-from overparam.store.result import RunResult as RunResult
-from overparam.store.result import from_error as from_error
-from overparam.store.result import from_history as from_history
-from overparam.store.sqlite import DEFAULT_PATH as DEFAULT_PATH
-from overparam.store.sqlite import Claim as Claim
-from overparam.store.sqlite import Owner as Owner
-from overparam.store.sqlite import Store as Store
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PATH",
-    "SCHEMA_VERSION",
-    "STATUSES",
-    "TERMINAL",
-    "ChecksumError",
-    "Claim",
-    "Owner",
-    "RunResult",
-    "Store",
-    "StoreError",
-    "Tables",
-    "export",
-    "from_error",
-    "from_history",
-    "load",
-    "summary_counts",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Tables": "overparam.store.frames",
+    "export": "overparam.store.frames",
+    "load": "overparam.store.frames",
+    "summary_counts": "overparam.store.frames",
+    "SCHEMA_VERSION": "overparam.store.integrity",
+    "ChecksumError": "overparam.store.integrity",
+    "StoreError": "overparam.store.integrity",
+    "STATUSES": "overparam.store.result",
+    "TERMINAL": "overparam.store.result",
+    "RunResult": "overparam.store.result",
+    "from_error": "overparam.store.result",
+    "from_history": "overparam.store.result",
+    "DEFAULT_PATH": "overparam.store.sqlite",
+    "Claim": "overparam.store.sqlite",
+    "Owner": "overparam.store.sqlite",
+    "Store": "overparam.store.sqlite",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'overparam.store' has no attribute {name!r}")

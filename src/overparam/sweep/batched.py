@@ -6,8 +6,8 @@ are stacked: their parameters become (B, ...) tensors and their datasets (B, n, 
 sum gives each run its own gradient (the runs share no parameters, so the sum's gradient with
 respect to run b's weights is exactly run b's gradient). Each run then takes its own step
 W_b <- W_b - eta_b grad L_b(W_b) and keeps its own stopping rules, so a batched run reproduces
-``overparam.train.run(cfg)`` for GD: the same data and init (each run's own
-:func:`~overparam.train.run.setup`), the same step size (``lr="auto"`` is measured per run on its
+``overparam.run(cfg)`` for GD: the same data and init (each run's own
+:func:`~overparam.run.setup`), the same step size (``lr="auto"`` is measured per run on its
 own network), the same loss and reduction, and the same stops (target loss / ratio, divergence,
 step budget). Runs leave the batch as they stop.
 
@@ -32,10 +32,10 @@ import torch
 from torch.func import functional_call, vmap
 
 from overparam.config import RunConfig
+from overparam.run import Setup, resolve_lr, setup
 from overparam.store.result import RunResult, from_error, from_history
 from overparam.train.history import History
 from overparam.train.losses import accuracy
-from overparam.train.run import Setup, resolve_lr, setup
 
 #: A loss above this times the initial loss ends a run as diverged: train()'s default.
 DIVERGENCE_FACTOR = 1e8
@@ -88,10 +88,10 @@ def train_batched(setups: Sequence[Setup], lrs: Sequence[float]) -> list[History
     Args:
         setups: runs with equal :func:`structure_key` (same architecture and data shapes), each
             with ``config.algorithm == "gd"``. Their models are left at the trained weights.
-        lrs: the numeric step size of each run (see :func:`overparam.train.run.resolve_lr`).
+        lrs: the numeric step size of each run (see :func:`overparam.run.resolve_lr`).
 
     Returns:
-        Histories as :func:`overparam.train.run.run` returns them (losses, status, lr,
+        Histories as :func:`overparam.run.run` returns them (losses, status, lr,
         accuracies; ``wall_s`` is the batch's wall time divided by its size; no records).
     """
     if not setups:
@@ -180,9 +180,9 @@ def train_batched(setups: Sequence[Setup], lrs: Sequence[float]) -> list[History
 
 
 def run_one(cfg: RunConfig, *, executor: str = "local") -> RunResult:
-    """Train one run the ordinary way (``overparam.train.run``); an exception becomes a failed
+    """Train one run the ordinary way (``overparam.run``); an exception becomes a failed
     result carrying its traceback."""
-    from overparam.train.run import run
+    from overparam.run import run
 
     start = time.perf_counter()
     try:

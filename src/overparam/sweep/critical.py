@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from overparam.config import RunConfig, build_config
 from overparam.errors import ConfigError
 from overparam.store.sqlite import DEFAULT_PATH, Owner, Store
+from overparam.sweep.queue import RunStats, run_configs
+from overparam.sweep.session import run_session
 
 if TYPE_CHECKING:
     from overparam.sweep.executors import Executor
@@ -142,7 +144,7 @@ def search(
 MAX_SEEDS = 100_000
 
 
-def _validate(
+def validate_search(
     target_loss: float | None,
     target_ratio: float | None,
     max_steps: int,
@@ -209,8 +211,6 @@ def store_evaluator(
 ) -> tuple[Evaluate, dict[str, Any]]:
     """An :data:`Evaluate` that trains (or looks up) the runs through the store, and a dict of
     running totals (executed, skipped, store_s)."""
-    from overparam.sweep.runner import run_configs
-
     totals: dict[str, Any] = {
         "executed": 0,
         "skipped": 0,
@@ -352,7 +352,7 @@ def critical_width(
         raise ConfigError("config", type(config).__name__, "a RunConfig")
     if config.algorithm != "gd":
         raise ConfigError("algorithm", config.algorithm, "gd (the critical width is for GD)")
-    seed_list = _validate(
+    seed_list = validate_search(
         target_loss, target_ratio, max_steps, success, seeds, width_min, width_max, rel_tol
     )
     kwargs: dict[str, Any] = dict(
@@ -368,33 +368,18 @@ def critical_width(
     if evaluate is not None:
         return _search_config(config, evaluate, **kwargs)
 
-    from overparam.sweep.runner import Heartbeat, open_executor
-
     definition = {"config": config.model_dump(mode="json"), **kwargs, "seeds": list(seed_list)}
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
     name = experiment or f"critical-width/{digest}"
-    ex, owned = open_executor(executor, workers=workers, address=address)
-    try:
-        db = store if isinstance(store, Store) else Store(store or DEFAULT_PATH)
-    except BaseException:
-        if owned:
-            ex.close()
-        raise
-    owner = Owner()
-    beat = Heartbeat(db.path, owner)
-    try:
+    with run_session(store or DEFAULT_PATH, executor, workers=workers, address=address) as session:
+        db = session.store
         exp_id = db.experiment(name, definition, kind="critical-width")
-        evaluate_fn, _ = store_evaluator(db, exp_id, ex, owner=owner, progress=progress)
+        evaluate_fn, _ = store_evaluator(
+            db, exp_id, session.executor, owner=session.owner, progress=progress
+        )
         result = _search_config(config, evaluate_fn, **kwargs)
         result = _with_names(result, name, db.path)
         db.save_critical(exp_id, {}, config, result.to_dict())
-    finally:
-        beat.stop()
-        if owned:
-            ex.close()
-        db.release(owner)
-        if not isinstance(store, Store):
-            db.close()
     return result
 
 
@@ -417,8 +402,6 @@ def run_critical_spec(
 ) -> tuple[Any, list[dict[str, Any]]]:
     """The critical width at every grid point of a spec with a ``[critical]`` table; each
     result is saved in the ``critical`` table. Returns (run statistics, results)."""
-    from overparam.sweep.runner import RunStats
-
     c = spec.critical
     if c is None:
         raise ConfigError("critical", None, "a [critical] table (see overparam.sweep.spec)")

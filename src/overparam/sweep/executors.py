@@ -68,7 +68,7 @@ class Executor(Protocol):
 
 
 def execute(mode: str, configs: Sequence[RunConfig], executor: str) -> list[RunResult]:
-    """Results of ``configs`` in order: ``mode="one"`` trains each with ``overparam.train.run``,
+    """Results of ``configs`` in order: ``mode="one"`` trains each with ``overparam.run``,
     ``mode="batched"`` groups GD runs into vectorized batches. Never raises for a run's error:
     that run's result is failed."""
     from overparam.sweep.batched import run_batched, run_one

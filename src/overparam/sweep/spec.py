@@ -354,7 +354,22 @@ def load_spec(name_or_path: str | Path) -> SweepSpec:
     """A spec from a TOML file, or a shipped spec by name (``"quick"``, ``"width-scaling"``).
 
     Raises:
-        ConfigError: no such file or shipped spec, malformed TOML, or an invalid field.
+        ConfigError: no such file or shipped spec, malformed TOML, an invalid field, or a file
+            of several ``[[sweep]]`` tables (read those with :func:`load_specs`).
+    """
+    specs = load_specs(name_or_path)
+    if len(specs) != 1:
+        raise ConfigError("spec", str(name_or_path), "a file holding one spec (use load_specs)")
+    return specs[0]
+
+
+def load_specs(name_or_path: str | Path) -> list[SweepSpec]:
+    """The specs of a TOML file (one spec, or an array of ``[[sweep]]`` tables, as
+    ``overparam studies show NAME --toml`` prints a study's plan), or a shipped spec by name.
+
+    Raises:
+        ConfigError: no such file or shipped spec, malformed TOML, or an invalid field (named
+            ``sweep[i].<field>`` inside an array).
     """
     p = Path(name_or_path)
     shipped = shipped_specs()
@@ -370,4 +385,22 @@ def load_spec(name_or_path: str | Path) -> SweepSpec:
         raise ConfigError("spec", str(p), f"a readable TOML file ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("spec", str(p), f"valid TOML ({e})") from None
-    return parse_spec(raw)
+    if "sweep" not in raw:
+        return [parse_spec(raw)]
+    tables = raw["sweep"]
+    others = sorted(set(raw) - {"sweep"})
+    if others:
+        raise ConfigError(others[0], raw[others[0]], "only [[sweep]] tables beside each other")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError("sweep", tables, "an array of [[sweep]] tables, each a spec")
+    specs = []
+    for i, table in enumerate(tables):
+        try:
+            specs.append(parse_spec(table))
+        except ConfigError as e:
+            raise ConfigError(f"sweep[{i}].{e.field}", e.value, e.allowed) from None
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError("sweep.name", twice[0], "a different name for each [[sweep]] table")
+    return specs

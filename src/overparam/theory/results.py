@@ -389,8 +389,17 @@ def translate_remark_3_7(result: Result) -> Result:
     )
 
 
+def _label_translation(result: Result) -> Result:
+    """Remark 3.7 states the translations of Du et al. and Oymak & Soltanolkotabi only; Wu et
+    al.'s row is the same substitution λ₀ ≥ φ/n² of Proposition 3.6, made here."""
+    if result.reference != "wu-2019":
+        return result
+    theorem = "via [zou-gu-2019, Table 1, Proposition 3.6] (substituted here, not in Remark 3.7)"
+    return dataclasses.replace(result, theorem=theorem)
+
+
 RESULTS_TRANSLATED: tuple[Result, ...] = tuple(
-    translate_remark_3_7(r) for r in RESULTS_GD if "lambda0" in r.symbols
+    _label_translation(translate_remark_3_7(r)) for r in RESULTS_GD if "lambda0" in r.symbols
 )
 
 #: Every row, in the order of the issue: GD, Remark 3.7 translations, Du Thm 5.1, SGD.

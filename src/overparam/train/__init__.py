@@ -1,4 +1,5 @@
-"""Training: GD, SGD and online SGD as the seed papers state them."""
+"""Training: GD, SGD and online SGD as the seed papers state them (a whole run from a config,
+probes included, is :mod:`overparam.run`)."""
 
 from overparam.train.history import History as History
 from overparam.train.loop import Callback as Callback
@@ -8,9 +9,6 @@ from overparam.train.losses import Loss as Loss
 from overparam.train.losses import Objective as Objective
 from overparam.train.losses import Reduction as Reduction
 from overparam.train.losses import make_objective as make_objective
-from overparam.train.run import Setup as Setup
-from overparam.train.run import run as run
-from overparam.train.run import setup as setup
 from overparam.train.step_size import auto_lr as auto_lr
 
 __all__ = [
@@ -19,11 +17,8 @@ __all__ = [
     "Loss",
     "Objective",
     "Reduction",
-    "Setup",
     "TrainState",
     "auto_lr",
     "make_objective",
-    "run",
-    "setup",
     "train",
 ]

@@ -1,1 +1,0 @@
-"""Studies reproduced by ``overparam reproduce``."""

@@ -1,0 +1,289 @@
+"""``overparam reproduce``: run the registered studies through the sweep machinery, judge their
+claims and write one self-contained HTML report.
+
+Resumable: every training run is a row of ``DIR/results.sqlite`` keyed by its config hash, and
+every study's measurements are stored in one transaction, so a second call finishes only what is
+missing and ``overparam report`` regenerates the page from the database alone. A study's runs are
+stored under its sweep specs' names (``study/NAME/SCALE[/PART]``), so runs made by ``overparam
+sweep run`` on the specs ``overparam studies show NAME --toml`` prints are the same runs.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from overparam import __version__
+from overparam.config import RunConfig
+from overparam.report import fate, html
+from overparam.store import measurements
+from overparam.studies.plan import experiment_name
+from overparam.studies.registry import select
+from overparam.studies.study import SCALES, Scale, Study, StudyData, StudyResult
+
+#: (study name, finished runs, total runs) after each run; (name, -1, -1) when a study starts;
+#: (stage, -2, -2) when a stage that is not a study starts (writing the report).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    out: Path
+    report: Path
+    studies: list[str]
+    executed: int
+    wall_s: float
+    claims: list[dict]
+    runs: dict[str, dict] = field(default_factory=dict)  # study -> Report.runs entry
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A written report: its path, the judged claims as dicts, the count of each verdict, and
+    per study what became of its runs.
+
+    ``runs`` maps each study shown to ``{"mode": "quick" | "full", "planned", "done",
+    "diverged", "failed", "missing", "unplanned", "finished", "complete", "diverged_runs",
+    "failed_runs", "missing_runs", "provenance"}`` (see :class:`overparam.report.fate.RunFate`).
+    Each claim dict is a :class:`~overparam.studies.claims.Judgement` dict plus ``study``,
+    ``runs_used`` (finished runs of its study) and ``runs_planned``.
+    """
+
+    path: Path
+    claims: list[dict]
+    runs: dict[str, dict]
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+
+def run_studies(
+    studies: Sequence[Study],
+    *,
+    store_path: Path,
+    scale: Scale,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Train every study's planned runs and store its measurements; returns runs executed."""
+    from overparam.sweep.queue import run_configs
+    from overparam.sweep.session import run_session
+
+    executed = 0
+    with run_session(store_path, executor, workers=workers, address=address) as session:
+        db = session.store
+        for study in studies:
+            if progress:
+                progress(study.name, -1, -1)
+            specs = study.specs(scale)
+            total = sum(len(s.points()) for s in specs)
+            index = {"study": study.name, "scale": scale, "specs": [s.name for s in specs]}
+            study_id = db.experiment(experiment_name(study.name, scale), index, kind="study")
+            offset = 0
+            for spec in specs:
+                exp_id = db.experiment(spec.name, spec.to_dict(), kind="study")
+
+                def report(done: int, _: int, s: str = study.name, o: int = offset,
+                           t: int = total) -> None:  # fmt: skip
+                    if progress:
+                        progress(s, o + done, t)
+
+                stats = run_configs(
+                    db, exp_id, spec.configs(), session.executor, owner=session.owner,
+                    progress=report,
+                )  # fmt: skip
+                executed += stats.executed
+                offset += len(spec.points())
+            if study.measure is not None and measurements.load(store_path, study_id) is None:
+                rows = study.measure(scale)
+                if rows is not None and not rows.empty:
+                    measurements.save(store_path, study_id, rows)
+    return executed
+
+
+def _experiment_ids(experiments: pd.DataFrame, study: str, scale: Scale) -> list[int]:
+    """The stored experiments of a study at a scale: its index and every spec under it."""
+    prefix = experiment_name(study, scale)
+    names = experiments["name"].astype(str)
+    mask = (names == prefix) | names.str.startswith(prefix + "/")
+    return [int(i) for i in experiments.loc[mask, "id"]]
+
+
+def study_data(tables, store_path: Path, study: Study, scale: Scale) -> StudyData | None:
+    """What the store holds for ``study`` at ``scale`` (None when nothing is stored).
+
+    Measurements missing from the store (runs made by ``overparam sweep run``) are computed
+    here; ``measure`` trains nothing and is seeded, so they equal what reproduce stores."""
+    ids = _experiment_ids(tables.experiments, study.name, scale)
+    if not ids:
+        return None
+    links = tables.experiment_runs[tables.experiment_runs["experiment_id"].isin(ids)]
+    run_ids = set(links["run_id"])
+    runs = tables.runs[tables.runs["id"].isin(run_ids)].rename(columns={"id": "run_id"})
+    meas = None
+    for i in ids:
+        meas = measurements.load(store_path, i) if meas is None else meas
+    if meas is None and study.measure is not None:
+        meas = study.measure(scale)
+    return StudyData(
+        runs=runs.reset_index(drop=True),
+        losses=tables.losses[tables.losses["run_id"].isin(run_ids)].reset_index(drop=True),
+        probes=tables.records[tables.records["run_id"].isin(run_ids)].reset_index(drop=True),
+        measurements=meas if meas is not None else pd.DataFrame(),
+        scale=scale,
+    )
+
+
+def _fate(study: Study, scale: Scale, runs: pd.DataFrame) -> fate.RunFate | None:
+    try:
+        plan = [(c.config_hash(), c.model_dump(mode="json")) for c in study.configs(scale)]
+        return fate.run_fate(plan, runs, tuple(RunConfig.model_fields))
+    except Exception:  # a plan that cannot be rebuilt must not lose the report
+        traceback.print_exc()
+        return None
+
+
+def _config_keys() -> set[str]:
+    return set(RunConfig.model_fields)
+
+
+def analyze_store(
+    store_path: Path, *, only: Sequence[str] | None = None, scale: Scale | None = None
+) -> Iterator[tuple[Study, Scale, StudyData, StudyResult, str | None]]:
+    """(study, scale, data, result, analysis error) for every study with stored rows, one study
+    at a time (so a caller can write and close one study's figures before the next).
+
+    ``scale=None`` takes, per study, the full results if stored, else the quick ones."""
+    from overparam.store import load
+
+    tables = load(store_path)
+    studies = select(only)
+    for study in studies:
+        found = None
+        for s in [scale] if scale is not None else list(reversed(SCALES)):
+            data = study_data(tables, store_path, study, s)
+            if data is not None:
+                found = (s, data)
+                break
+        if found is None:
+            continue
+        s, data = found
+        try:
+            result, error = study.analyze(data), None
+        except Exception as exc:  # one broken analysis must not lose the others
+            result, error = StudyResult(), f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        yield study, s, data, result, error
+
+
+def build_report(
+    store_path: Path,
+    out_html: Path,
+    *,
+    only: Sequence[str] | None = None,
+    scale: Scale | None = None,
+) -> Report:
+    """Judge what the store holds for each study and write figures and the HTML page.
+
+    Each study's plan is matched with its stored runs, so the page says which runs are
+    missing, diverged or failed, and marks the claims of incomplete studies."""
+    from overparam.studies.claims import count_verdicts
+    from overparam.studies.plots import save
+
+    figures_dir = out_html.parent / "figures"
+    keys = _config_keys()
+    sections, claims, runs, judged = [], [], {}, []
+    for study, s, data, result, error in analyze_store(store_path, only=only, scale=scale):
+        study_fate = _fate(study, s, data.runs)
+        figure_files = []
+        for fig in result.figures:
+            png, _ = save(fig.figure, figures_dir, f"{study.name}-{fig.name}")
+            figure_files.append(html.FigureFile(fig.name, fig.caption, png))
+        configs = [
+            {k: v for k, v in row.items() if k in keys and pd.notna(v)}
+            for row in data.runs.to_dict(orient="records")
+        ]
+        sections.append(
+            html.Section(
+                name=study.name,
+                title=study.title + (" (quick)" if s == "quick" else ""),
+                source=study.source,
+                description=study.description,
+                claims=result.judgements,
+                figures=figure_files,
+                configs=configs,
+                tables={
+                    k: v.to_html(index=False, float_format=lambda x: f"{x:.4g}")
+                    for k, v in result.tables.items()
+                },
+                context=[c.to_dict() for c in result.context],
+                hypotheses=[h.describe() for h in study.hypotheses],
+                error=error,
+                fate=study_fate,
+            )
+        )
+        counts = (
+            {"runs_used": study_fate.finished, "runs_planned": study_fate.planned}
+            if study_fate is not None
+            else {}
+        )
+        judged.extend(result.judgements)
+        claims.extend({"study": study.name, **j.to_dict(), **counts} for j in result.judgements)
+        if study_fate is not None:
+            runs[study.name] = {"mode": s, **study_fate.to_dict()}
+    meta = {
+        "overparam": __version__,
+        "python": platform.python_version(),
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "store": store_path.name,
+    }
+    text = html.render(sections, title="overparam: theory against measurement", meta=meta)
+    return Report(html.write(out_html, text), claims, runs, count_verdicts(judged))
+
+
+def reproduce(
+    *,
+    out: Path = Path("overparam-results"),
+    quick: bool = False,
+    only: Sequence[str] | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: Progress | None = None,
+) -> ReproduceResult:
+    """Run the studies (resuming what is stored) and write ``out/report.html``."""
+    start = time.perf_counter()
+    studies = select(only)
+    scale: Scale = "quick" if quick else "full"
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "results.sqlite"
+    executed = run_studies(
+        studies,
+        store_path=store_path,
+        scale=scale,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+    )
+    if progress:
+        progress("writing report", -2, -2)
+    names = [s.name for s in studies]
+    report = build_report(store_path, out / "report.html", only=names, scale=scale)
+    return ReproduceResult(
+        out,
+        report.path,
+        names,
+        executed,
+        time.perf_counter() - start,
+        report.claims,
+        report.runs,
+        report.verdicts,
+    )
