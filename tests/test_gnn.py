@@ -107,7 +107,7 @@ def test_structured_equals_full_graph_jacobian(skip):
 
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_skip_loss_falls_faster_on_sbm(depth):
-    """[xu-2021-gnn] (seed 004: skips accelerate): at the same step size, GD on the skip (JK) GNN
+    """[xu-2021-gnn] (skip connections accelerate): at the same step size, GD on the skip (JK) GNN
     reduces the training loss by a larger factor than on the plain GNN, seed after seed.
     Over-parameterized graphs (feature dimension >= nodes), so both can reach zero loss."""
     objective = make_objective("square", "mean", 1)

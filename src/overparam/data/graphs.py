@@ -113,7 +113,7 @@ def sbm(
     the labels are correlated with the features (the community explains a fraction 1/(1 + s^2)
     of E||x_v||^2 = 1; 0: features determine the labels, large: they carry no label information)
     without changing the features' scale -- the "label distribution" that [xu-2021-gnn]
-    finds to accelerate training (seed 004).
+    finds to accelerate training.
 
     Args:
         n: nodes (>= 2 * blocks). d: feature dimension. blocks: communities (>= 2).
@@ -220,7 +220,7 @@ def node_datasets(
     Args:
         noise: fraction of *training* labels replaced by a uniformly random community, as for
             digits [zhang-2017]; noise = 1 gives labels independent of the graph and features
-            (the uncorrelated label distribution of [xu-2021-gnn]; seed 004).
+            (the uncorrelated label distribution of [xu-2021-gnn]).
         seed: the corruption seed.
     """
     if not 0.0 <= noise <= 1.0:

@@ -1,6 +1,6 @@
 """The NTK generalization bound of Cao & Gu, computed stably from a Cholesky factor.
 
-[cao-gu-2019, Corollary 3.10] (stated informally in Gu's slides, seed 002, "Corollary (Cao and
+[cao-gu-2019, Corollary 3.10] (stated informally in Gu's talk slides as "Corollary (Cao and
 Gu 2019, informal)"): with y = (y_1, ..., y_n)^T in {-1, +1}^n and
 lambda_0 = lambda_min(Theta^(L)) > 0, for m >= Omega~(poly(L, n, lambda_0^-1)), with probability
 at least 1 - delta over the initialization, the output W^ of Algorithm 2 (online SGD, see

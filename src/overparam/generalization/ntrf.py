@@ -1,7 +1,7 @@
 """The neural tangent random feature (NTRF) class and its best fit under logistic loss.
 
-[cao-gu-2019, Definition 3.1] (seed 002, "Definition (Neural Tangent Random Feature)"): for the
-Gaussian initialization W_0 of Algorithm 2,
+[cao-gu-2019, Definition 3.1] ("Definition (Neural Tangent Random Feature)" in Gu's talk
+slides): for the Gaussian initialization W_0 of Algorithm 2,
 
     F(W_0, R) = { f_W0(.) + <grad_W f_W0(.), W> : ||W_l||_F <= R m^(-1/2), l = 1..L }.
 

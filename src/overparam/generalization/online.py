@@ -1,6 +1,6 @@
 """Cao & Gu's Algorithm 2 end to end, and its expected 0-1 test error over seeds.
 
-[cao-gu-2019, Algorithm 1] (Algorithm 2 in Gu's slides, seed 002, and in overparam):
+[cao-gu-2019, Algorithm 1] (Algorithm 2 in Gu's talk slides and in overparam):
 
     W_l^(0) ~ N(0, 2/m) for l < L, W_L^(0) ~ N(0, 1/m)     (the ``cao-gu`` parameterization)
     for i = 1..n:  draw a fresh (x_i, y_i);

@@ -13,7 +13,7 @@ The rate of linear convergence of gradient flow / descent is governed by the sma
 of the (here: empirical) tangent kernel restricted to the labelled nodes; skip connections add
 positive terms to it and more depth adds terms too, while features correlated with the labels
 put the residual on its large eigendirections [xu-2021-gnn, convergence and acceleration
-results; seed 004, "Extension: Convergence of Linearized GNN"].
+results].
 
 overparam stores node-major matrices (rows are nodes): Z_l = X_(l)^T, so the recursion reads
 Z_l = S^T Z_{l-1} B_(l)^T and the outputs F = Z_H W^T (N x m_y). The network holds the graph

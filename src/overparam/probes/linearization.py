@@ -1,7 +1,7 @@
 """Wide networks stay close to their first-order Taylor model around the initialization.
 
-* [allen-zhu-2019, NTK relation, part (b)] (seed 004, "Relationship with Neural Kernels"): for
-  ||W'||_2 <= omega <= 1/poly(L, log m),
+* [allen-zhu-2019, NTK relation, part (b)] ("Relationship with Neural Kernels" in its talk
+  slides): for ||W'||_2 <= omega <= 1/poly(L, log m),
   y(W^(0) + W'; x) = y(W^(0); x) + <grad y(W^(0); x), W'> +- O~(L^3 omega^(4/3) sqrt(m)).
 * [lee-2019, Theorem 2.1]: trained by gradient descent, the network and its linearization
   f^lin_t = f_0 + <grad f(W_0), W_t^lin - W_0> (itself trained by gradient descent from the
