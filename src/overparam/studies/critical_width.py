@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from overparam.studies.claims import Claim, Grid, Hypothesis, Slope
+from overparam.studies.frames import converged
 from overparam.studies.hypotheses import RELU
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
@@ -183,9 +184,7 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
     out["phi"] = out["phi"].astype(float)
     for c, default in (("activation", "relu"), ("parameterization", "zou-gu")):
         out[c] = runs[c].astype(str).to_numpy() if c in runs else default
-    status = runs["status"].astype(str) if "status" in runs else pd.Series("done", runs.index)
-    conv = runs["train_status"].astype(str) == "converged"
-    out["converged"] = ((status == "done") & conv).to_numpy()
+    out["converged"] = converged(runs)
     return out.reset_index(drop=True)
 
 

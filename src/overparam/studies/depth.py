@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 
 from overparam.studies.claims import Claim, Grid, Monotone, Resolution, Slope
+from overparam.studies.frames import converged
 from overparam.studies.hypotheses import DU_SMOOTH, RELU
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
@@ -248,8 +249,7 @@ def run_table(runs: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFrame:
     out["activation"] = runs["activation"].astype(str) if "activation" in runs else "relu"
     out["depth"] = out["depth"].astype(int)
     out["width"] = out["width"].astype(int)
-    done = runs["status"].astype(str) == "done" if "status" in runs else True
-    out["converged"] = ((runs["train_status"].astype(str) == "converged") & done).to_numpy()
+    out["converged"] = converged(runs)
     steps = runs["steps_run"] if "steps_run" in runs else runs.get("steps")
     if not losses.empty:
         last = losses.groupby("run_id")["step"].max()

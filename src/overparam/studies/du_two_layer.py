@@ -46,7 +46,14 @@ import pandas as pd
 
 from overparam.config import RunConfig, build_config
 from overparam.studies.claims import Claim, Monotone, Rate, Ratio, Slope, loglog_fit
-from overparam.studies.frames import done_runs, loss_curves, per_run, probe_rows, trajectory
+from overparam.studies.frames import (
+    done_runs,
+    first_step_below,
+    loss_curves,
+    per_run,
+    probe_rows,
+    trajectory,
+)
 from overparam.studies.hypotheses import RELU
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
@@ -246,8 +253,7 @@ def per_run_table(data: StudyData) -> pd.DataFrame:
         c = curves[curves["run_id"] == rid]
         if not c.empty:
             ratio = c["ratio"].to_numpy(dtype=float)
-            hit = np.nonzero(ratio <= TARGET)[0]
-            row["steps_to_target"] = float(c["step"].iloc[hit[0]]) if hit.size else math.inf
+            row["steps_to_target"] = first_step_below(c["step"].to_numpy(), ratio, TARGET)
             row["final_ratio"] = float(ratio[-1])
             row["initial_loss"] = float(c["loss"].iloc[0])
         if meas is not None and (w, seed) in meas.index:

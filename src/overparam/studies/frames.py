@@ -3,6 +3,8 @@ quantity with its run's config columns, per-run extremes, trajectories and loss 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -27,6 +29,20 @@ def done_runs(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return runs
     return runs[runs["status"] == "done"] if "status" in runs else runs
+
+
+def converged(runs: pd.DataFrame) -> np.ndarray:
+    """Per run: finished (status "done") and reached its target (train status "converged");
+    a failed or diverged run has not converged. A frame without a status column counts as
+    finished runs."""
+    done = runs["status"].astype(str) == "done" if "status" in runs else True
+    return ((runs["train_status"].astype(str) == "converged") & done).to_numpy()
+
+
+def first_step_below(steps: np.ndarray, values: np.ndarray, threshold: float) -> float:
+    """The first step at which ``values`` (in step order) is <= ``threshold`` (inf: never)."""
+    hit = np.nonzero(np.asarray(values, dtype=float) <= threshold)[0]
+    return float(np.asarray(steps)[hit[0]]) if hit.size else math.inf
 
 
 def _attach(rows: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

@@ -40,7 +40,7 @@ import torch
 
 from overparam.config import RunConfig, build_config
 from overparam.studies.claims import Claim, Fraction, Hypothesis, Monotone, Rank, Ratio
-from overparam.studies.frames import done_runs
+from overparam.studies.frames import done_runs, first_step_below
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
 from overparam.sweep.spec import SweepSpec
@@ -331,14 +331,13 @@ def convergence_table(data: StudyData) -> pd.DataFrame:
         loss = curve["loss"].to_numpy(dtype=float)
         L_star = float(row["L_star"])
         excess = (loss - L_star) / max(loss[0] - L_star, 1e-300)
-        hit = np.nonzero(excess <= EPS)[0]
         eta = row.get("lr_used", math.nan)
         eta = float(row["lr"]) if eta is None or not np.isfinite(float(eta)) else float(eta)
         rows.append(
             {
                 **{k: row[k] for k in KEYS},
                 "run_id": row["run_id"],
-                "steps_to_eps": float(curve["step"].to_numpy()[hit[0]]) if len(hit) else math.inf,
+                "steps_to_eps": first_step_below(curve["step"].to_numpy(), excess, EPS),
                 "budget": float(curve["step"].max()),
                 "final_excess": float(excess[-1]),
                 "L_star": L_star,

@@ -44,7 +44,7 @@ import pandas as pd
 
 from overparam.config import RunConfig, build_config
 from overparam.studies.claims import Claim, Hypothesis, Monotone, Rank, Ratio, Threshold
-from overparam.studies.frames import done_runs
+from overparam.studies.frames import done_runs, first_step_below
 from overparam.studies.hypotheses import CAO_GU_ALGORITHM_2
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
@@ -268,8 +268,8 @@ def steps_to(losses: pd.DataFrame, ratio: float = SPEED_RATIO) -> pd.Series:
     out = {}
     for rid, g in losses.groupby("run_id"):
         g = g.sort_values("step")
-        hit = g["loss"].to_numpy() <= ratio * float(g["loss"].iloc[0])
-        out[rid] = float(g["step"].to_numpy()[hit.argmax()]) if hit.any() else math.inf
+        loss = g["loss"].to_numpy(dtype=float)
+        out[rid] = first_step_below(g["step"].to_numpy(), loss, ratio * loss[0])
     return pd.Series(out, dtype=float)
 
 

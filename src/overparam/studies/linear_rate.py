@@ -110,14 +110,14 @@ def rho_by_run(data: StudyData) -> dict:
     return rows.groupby("run_id")["bound"].first().to_dict()
 
 
-def per_run_table(data: StudyData) -> pd.DataFrame:
+def per_run_table(data: StudyData, rho: dict) -> pd.DataFrame:
     """One row per finished run: rho, the predicted curve's relative error at the last step
     and min_t lambda_min(Theta_t) / lambda_0."""
     runs = done_runs(data.runs)
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "width", "seed", "activation"])
     out = runs[["run_id", "width", "seed", "activation"]].copy()
-    out["rho"] = out["run_id"].map(rho_by_run(data)).astype(float)
+    out["rho"] = out["run_id"].map(rho).astype(float)
     err = per_run(probe_rows(data, "rate", "loss_curve_error"), how="last")
     out["prediction_error"] = out["run_id"].map(dict(zip(err["run_id"], err["value"], strict=True)))
     lam = per_run(probe_rows(data, "ntk_drift", "lambda_min"), column="ratio", how="min")
@@ -128,11 +128,12 @@ def per_run_table(data: StudyData) -> pd.DataFrame:
 
 
 def evidence(data: StudyData) -> Evidence:
-    t = per_run_table(data)
+    rho = rho_by_run(data)
+    t = per_run_table(data, rho)
     if t.empty:
         return Evidence()
     curves = loss_curves(data)
-    curves = curves.assign(rho=curves["run_id"].map(rho_by_run(data)))
+    curves = curves.assign(rho=curves["run_id"].map(rho))
     relu = curves["activation"] == "relu"
     lam = probe_rows(data, "ntk_drift", "lambda_min")
     lam = lam.rename(columns={"value": "lambda_min", "bound": "half_lambda0"})

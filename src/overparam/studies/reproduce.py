@@ -127,9 +127,8 @@ def study_data(tables, store_path: Path, study: Study, scale: Scale) -> StudyDat
     links = tables.experiment_runs[tables.experiment_runs["experiment_id"].isin(ids)]
     run_ids = set(links["run_id"])
     runs = tables.runs[tables.runs["id"].isin(run_ids)].rename(columns={"id": "run_id"})
-    meas = None
-    for i in ids:
-        meas = measurements.load(store_path, i) if meas is None else meas
+    stored = (measurements.load(store_path, i) for i in ids)
+    meas = next((m for m in stored if m is not None), None)
     if meas is None and study.measure is not None:
         meas = study.measure(scale)
     return StudyData(
@@ -148,10 +147,6 @@ def _fate(study: Study, scale: Scale, runs: pd.DataFrame) -> fate.RunFate | None
     except Exception:  # a plan that cannot be rebuilt must not lose the report
         traceback.print_exc()
         return None
-
-
-def _config_keys() -> set[str]:
-    return set(RunConfig.model_fields)
 
 
 def analyze_store(
@@ -198,7 +193,7 @@ def build_report(
     from overparam.studies.plots import save
 
     figures_dir = out_html.parent / "figures"
-    keys = _config_keys()
+    keys = set(RunConfig.model_fields)
     sections, claims, runs, judged = [], [], {}, []
     for study, s, data, result, error in analyze_store(store_path, only=only, scale=scale):
         study_fate = _fate(study, s, data.runs)

@@ -22,6 +22,7 @@ from overparam.config import RunConfig
 from overparam.errors import ConfigError
 from overparam.references import REFERENCES
 from overparam.studies.claims import Claim, Hypothesis, Judgement, judge
+from overparam.studies.plan import experiment_name
 from overparam.sweep.spec import SweepSpec
 
 Scale = Literal["quick", "full"]
@@ -154,8 +155,6 @@ class Study:
         if scale not in SCALES:
             raise ConfigError("scale", scale, ", ".join(SCALES))
         specs = self.plan(scale)
-        from overparam.studies.plan import experiment_name
-
         prefix = experiment_name(self.name, scale)
         for s in specs:
             if s.name != prefix and not s.name.startswith(prefix + "/"):
