@@ -1,14 +1,19 @@
-"""Analytic relu NTK speed: overparam.ntk.analytic vs a plain NumPy recursion, in one process.
+"""Analytic NTK speed for every activation, in one process.
 
-    python benchmarks/kernel_analytic.py [--n 2000] [--depth 10] [--threads 2] [--big 20000]
+    python benchmarks/kernel_analytic.py [--n 2000] [--depth 10] [--threads 2]
+        [--general 500] [--big 20000]
 
-Prints the best-of-3 seconds of ``analytic(X, depth=depth)`` (relu, ntk parameterization,
-float64) and of a straightforward NumPy recursion on full n x n matrices (the NT-style
-Sigma / Theta update with the arc-cosine formulas [cho-saul-2009], [jacot-2018]), their ratio and
-the largest difference between the two. Then, unless ``--big 0``, the n = 20,000 kernel
-computed in row blocks (``analytic_rows``, 2,000 rows at a time, only a trace kept) and the full
-``analytic`` output (two 3.2 GB matrices): seconds and peak resident memory from
-``resource.getrusage``. The target is analytic <= 0.5 s at n = 2000, depth 10, on 2 cores.
+1. relu: best-of-3 seconds of ``analytic(X, depth=depth)`` (ntk parameterization, float64,
+   unit-norm X in R^64) against a straightforward NumPy recursion on full n x n matrices (the
+   NT-style Sigma / Theta update with the arc-cosine formulas [cho-saul-2009], [jacot-2018]).
+2. Every other activation on the same X: seconds and the ratio to relu's (target <= 3x), the
+   largest relative error of the dual maps against the reference quadrature at order (48, 40) on
+   random pairs (rho uniform, and within 1e-7 .. 1e-1 of +-1; variances 0.5 .. 4), and of the
+   kernel against the per-entry reference recursion on 40 of the points (target <= 1e-10).
+3. Du et al.'s K^(H) (``du_gram``) for tanh on the same X, against relu's.
+4. Inputs of unequal norms (scaled by 0.8 .. 1.25): tanh at n = ``--general``.
+5. Unless ``--big 0``, the relu kernel at n = 20,000 in row blocks (``analytic_rows``) and in
+   full: seconds and peak resident memory from ``resource.getrusage``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ import numpy as np
 import torch
 
 from overparam.data import sphere
+from overparam.models.activations import Activation
 from overparam.ntk.analytic import analytic, analytic_rows
+from overparam.ntk.expectations import gaussian_expectations, quadrature_expectations
+from overparam.ntk.gram import du_gram
+
+SMOOTH = ("softplus", "sigmoid", "tanh", "gelu", "swish", "erf")
 
 
 def best_of(fn, repeats: int = 3) -> tuple[float, float]:
@@ -54,6 +64,27 @@ def plain_numpy(X: np.ndarray, depth: int, w2: float = 2.0) -> tuple[np.ndarray,
     return S, T
 
 
+def dual_map_error(activation: str, seed: int = 0) -> float:
+    """Largest relative error of the fast dual maps against the order-(48, 40) quadrature."""
+    rng = np.random.default_rng(seed)
+    near = 10.0 ** rng.uniform(-7, -1, 100)
+    rho = np.concatenate([rng.uniform(-1, 1, 200), 1 - near, -1 + near])
+    worst = 0.0
+    for var in (0.5, 1.0, 2.0, 4.0):
+        v = np.full_like(rho, var)
+        fast = gaussian_expectations(activation, v, v, var * rho)
+        ref = quadrature_expectations(activation, v, v, var * rho, order=(48, 40), rho=rho)
+        for x, r in zip(fast, ref, strict=True):
+            worst = max(worst, float(np.abs(x - r).max() / np.abs(r).max()))
+    return worst
+
+
+def kernel_error(X: np.ndarray, depth: int, activation: str) -> float:
+    fast = analytic(X, depth=depth, activation=activation).ntk
+    ref = analytic(X, depth=depth, activation=activation, method="quadrature").ntk
+    return float(np.abs(fast - ref).max() / np.abs(ref).max())
+
+
 def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
@@ -64,6 +95,7 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--general", type=int, default=500, help="n of the unequal-norm run")
     parser.add_argument("--big", type=int, default=20000, help="0 to skip the large run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,6 +116,32 @@ def main() -> None:
         f"  speed-up      {plain[0] / fast[0]:8.2f} x wall (off-diagonal max rel. diff {diff:.1e})"
     )
     print(f"  peak RSS so far {peak_gib():.2f} GiB")
+
+    print(
+        f"every activation, depth {args.depth}, n = {args.n}, equal norms; error vs the "
+        "reference quadrature: dual maps on random pairs (|rho| -> 1 included) / kernel (n = 40)"
+    )
+    for act in SMOOTH:
+        t = best_of(lambda act=act: analytic(X, depth=args.depth, activation=act))
+        print(
+            f"  {act:9s} {t[0]:8.3f} s wall  {t[1]:8.3f} s CPU  {t[0] / fast[0]:6.2f} x relu  "
+            f"error {dual_map_error(act):.1e} / {kernel_error(X[:40], args.depth, act):.1e}"
+        )
+    relu_du = best_of(lambda: du_gram(X, depth=args.depth))
+    tanh_du = best_of(lambda: du_gram(X, depth=args.depth, activation=Activation.TANH))
+    print(
+        f"du_gram K^(H), depth {args.depth}: relu {relu_du[0]:.3f} s, tanh {tanh_du[0]:.3f} s "
+        f"({tanh_du[0] / relu_du[0]:.2f} x)"
+    )
+    if args.general:
+        rng = np.random.default_rng(2)
+        Xg = sphere(args.general, args.d, seed=2).X.numpy()
+        Xg = Xg * rng.uniform(0.8, 1.25, size=(args.general, 1))
+        t = best_of(lambda: analytic(Xg, depth=args.depth, activation="tanh"), repeats=1)
+        print(
+            f"unequal norms (x 0.8 .. 1.25), tanh, n = {args.general}, depth {args.depth}: "
+            f"{t[0]:.2f} s wall, error {kernel_error(Xg[:40], args.depth, 'tanh'):.1e}"
+        )
 
     if args.big:
         Xb = sphere(args.big, args.d, seed=1).X.numpy()

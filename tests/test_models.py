@@ -77,6 +77,7 @@ def paper_forward(model: FullyConnected, x: torch.Tensor, ws: float, rs: float, 
         "sigmoid": torch.sigmoid,
         "gelu": torch.nn.functional.gelu,
         "swish": torch.nn.functional.silu,
+        "erf": torch.erf,
     }[model.activation.value]
     if p == "allen-zhu":
         h = torch.relu(x @ W["A"].T)
@@ -119,6 +120,7 @@ def quad_c_sigma(act: str) -> float:
         "sigmoid": lambda z: 1.0 / (1.0 + math.exp(-z)),
         "gelu": lambda z: z * 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))),
         "swish": lambda z: z / (1.0 + math.exp(-z)),
+        "erf": math.erf,
     }[act]
     density = 1.0 / math.sqrt(2.0 * math.pi)
     val, _ = integrate.quad(lambda z: fn(z) ** 2 * density * math.exp(-0.5 * z * z), -40, 40)

@@ -119,6 +119,70 @@ def analytic_bytes(*, n: int, d: int, depth: int, activation: str = "relu") -> i
     return 8 * (8 * n * n + n * d) + extra
 
 
+# Per worker thread: the relu closed form's work arrays on one 192 x 192 float64 tile (five of
+# them, 1.5 MB) and its slices of the inputs, with room to spare.
+RELU_TILE_BYTES = 4 * 2**20
+
+
+def analytic_rows_bytes(
+    *,
+    n: int,
+    n2: int,
+    d: int,
+    depth: int,
+    rows: int,
+    activation: str = "relu",
+    method: str = "auto",
+    threads: int = 1,
+) -> int:
+    """Analytic kernel in row blocks (:func:`overparam.ntk.to_disk.analytic_to_npy`), heap bytes:
+
+        24 rows n2  +  8 (n + n2) (d + depth + 4)  +  threads W,
+
+    three (rows x n2) float64 arrays (a block's NNGP and NTK, and the next block's first array
+    while the previous is released), the inputs in float64 and the per-layer variances and
+    diagonal kernels of both, and each worker thread's work arrays: W = :data:`RELU_TILE_BYTES`
+    for the relu closed form, :data:`QUADRATURE_BYTES` for the quadrature. The block in the
+    file is memory-mapped on top of this (rows n2 itemsize of file pages, unmapped after each
+    block)."""
+    block = analytic_block_bytes(
+        n=n, n2=n2, rows=rows, activation=activation, method=method, threads=threads
+    )
+    return block + 8 * (n + n2) * (d + depth + 4)
+
+
+def analytic_block_bytes(
+    *,
+    n: int,
+    n2: int,
+    rows: int,
+    activation: str = "relu",
+    method: str = "auto",
+    threads: int = 1,
+) -> int:
+    """The block terms of :func:`analytic_rows_bytes`: ``24 min(rows, n) n2 + threads W``."""
+    quadrature = str(activation) != "relu" or str(method) == "quadrature"
+    work = max(threads, 1) * (QUADRATURE_BYTES if quadrature else RELU_TILE_BYTES)
+    return 24 * min(rows, n) * n2 + work
+
+
+def ntk_rows_bytes(
+    *, n: int, d: int, width: int, depth: int, rows: int, k: int = 1, dtype: str = "float32"
+) -> int:
+    """Empirical NTK of an FC network in row blocks
+    (:func:`overparam.ntk.to_disk.empirical_to_npy`): the structured factors of all n inputs
+    (the forward pass holds each layer's input, pre-activation and k backward gradients,
+    (3 + k) n width per layer), the network, and the Gram tiles of one (rows x rows) pair of
+    blocks (five (rows, rows, k, k) arrays: H H'^T, G G'^T, their product, the running sum and
+    its cast). No n x n array is held."""
+    e = element_size(dtype)
+    layers = depth + 2
+    factors = e * layers * n * width * (3 + k) + e * n * d
+    weights = e * (d * width + layers * width * width + width * k)
+    b = min(rows, n)
+    return factors + weights + 5 * e * b * b * k * k
+
+
 def gram_bytes(n: int, d: int = 1) -> int:
     """lambda_0 of an n x n Gram (``bounds --data``): the Gram, a copy and the eigensolver."""
     return 8 * (4 * n * n + n * d)

@@ -43,6 +43,11 @@ REFERENCES: dict[str, str] = {
         "in Neural Networks. NeurIPS 2018. arXiv:1806.07572"
     ),
     "cho-saul-2009": "Y. Cho, L. K. Saul. Kernel Methods for Deep Learning. NeurIPS 2009.",
+    "williams-1997": "C. K. I. Williams. Computing with Infinite Networks. NeurIPS 1996 (1997).",
+    "daniely-2016": (
+        "A. Daniely, R. Frostig, Y. Singer. Toward Deeper Understanding of Neural Networks: The "
+        "Power of Initialization and a Dual View on Expressivity. NeurIPS 2016. arXiv:1602.05897"
+    ),
     "lee-2019": (
         "J. Lee, L. Xiao, S. S. Schoenholz, Y. Bahri, R. Novak, J. Sohl-Dickstein, J. Pennington. "
         "Wide Neural Networks of Any Depth Evolve as Linear Models Under Gradient Descent. "

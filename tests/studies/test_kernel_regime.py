@@ -28,6 +28,9 @@ TINY = kr.Size(
     init_activations=("relu", "tanh"),
     init_depths=(1,),
     init_widths=(16, 64),
+    cnn_widths=(16, 64),
+    cnn_seeds=(0, 1),
+    cnn_depths=(1, 2),
 )
 
 
@@ -79,7 +82,13 @@ def test_stored_measurements_match_a_direct_computation(stored):
     from overparam.ntk.empirical import empirical
 
     meas = stored.measurements
-    assert set(meas["quantity"]) == {"ntk_error", "du_gram", "du_gram_init"}
+    assert set(meas["quantity"]) == {
+        "ntk_error",
+        "du_gram",
+        "du_gram_init",
+        "cnn_ntk_error",
+        "cnn_lambda",
+    }
     X = kr.inputs()
     err = meas[(meas["quantity"] == "ntk_error") & (meas["parameterization"] == "du")]
     row = err[(err["activation"] == "tanh") & (err["width"] == 32) & (err["seed"] == 1)]
@@ -89,6 +98,17 @@ def test_stored_measurements_match_a_direct_computation(stored):
     assert float(row["value"].iloc[0]) == pytest.approx(want, rel=1e-9)
     du = meas[meas["quantity"] == "du_gram"]
     assert len(du) == 2 * 3 and (du["lambda_max"] >= du["value"]).all()
+    from overparam.models import CNN
+    from overparam.ntk.cnn_gram import cnn_ntk
+
+    cnn = meas[(meas["quantity"] == "cnn_ntk_error") & (meas["parameterization"] == "du")]
+    row = cnn[(cnn["width"] == 64) & (cnn["seed"] == 1)]
+    Xc = kr.cnn_inputs()
+    kw = {"kernel_size": kr.CNN_KERNEL, "parameterization": "du", "activation": "tanh"}
+    K = cnn_ntk(Xc, (1, kr.CNN_LENGTH), kr.CNN_DEPTH, **kw)
+    net = CNN((1, kr.CNN_LENGTH), 64, kr.CNN_DEPTH, dtype=torch.float64, seed=1, **kw)
+    want = np.linalg.norm(empirical(net, Xc).numpy() - K) / np.linalg.norm(K)  # du: scale 1
+    assert float(row["value"].iloc[0]) == pytest.approx(want, rel=1e-9)
 
 
 def test_claims_on_stored_measurements_match_a_hand_computation(stored):
@@ -97,6 +117,7 @@ def test_claims_on_stored_measurements_match_a_hand_computation(stored):
         "kernel_ntk_convergence",
         "kernel_du_lambda_min",
         "kernel_du_init",
+        "kernel_cnn_convergence",
     ]
     meas = stored.measurements
     for p, act in kr.KERNELS:
@@ -135,6 +156,8 @@ def crafted(
     ratio: float = 0.9,
     spectral: float = 0.2,
     lam_K: float = 1.0,
+    cnn_slope: float = -0.5,
+    cnn_lam: float = 0.5,
 ) -> pd.DataFrame:
     """ntk_error = 3 m^slope (1% noise); lambda_min(K^(H)) = lam (lambda_max 10) for tanh and
     relu; lambda_min(G)/lambda_min(K) = ratio and spectral error at the largest width, worse
@@ -148,6 +171,15 @@ def crafted(
                 value = 3.0 * m**slope * noise
                 rows.append(dict(quantity="ntk_error", parameterization=p, activation=act,
                                  depth=2, width=m, seed=seed, value=value))  # fmt: skip
+    for p, act in kr.CNN_KERNELS:
+        for m in (16, 64, 256):
+            for seed in (0, 1):
+                value = 2.0 * m**cnn_slope * math.exp(0.01 * rng.standard_normal())
+                rows.append(dict(quantity="cnn_ntk_error", parameterization=p, activation=act,
+                                 depth=2, width=m, seed=seed, value=value))  # fmt: skip
+        for depth in (1, 2):
+            rows.append(dict(quantity="cnn_lambda", parameterization=p, activation=act,
+                             depth=depth, value=cnn_lam, lambda_max=10.0))  # fmt: skip
     for act in ("relu", "tanh"):
         for H in (1, 2, 4):
             rows.append(dict(quantity="du_gram", parameterization="du", activation=act,
@@ -176,6 +208,8 @@ def test_crafted_measurements_that_satisfy_every_claim():
         ({"lam": -1e-3}, ["lambda-positive"]),  # negative, far beyond round-off
         ({"ratio": 0.7}, ["gram-init"]),
         ({"spectral": 0.3}, ["gram-init-spectral"]),
+        ({"cnn_slope": -0.1}, [kr.cnn_rate_key(p, a) for p, a in kr.CNN_KERNELS]),
+        ({"cnn_lam": -1e-2}, ["cnn-lambda-positive"]),
     ],
 )
 def test_crafted_measurements_that_contradict_a_claim(change, keys):

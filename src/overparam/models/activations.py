@@ -21,7 +21,8 @@ from overparam.errors import ConfigError
 
 class Activation(StrEnum):
     """Activation functions of the seed papers: relu [allen-zhu-2019, zou-gu-2019] and the smooth
-    ones of [du-2019-deep, Condition 3.1] (softplus, sigmoid, tanh) plus gelu and swish."""
+    ones of [du-2019-deep, Condition 3.1] (softplus, sigmoid, tanh) plus gelu, swish and erf
+    (whose dual maps are closed forms [williams-1997])."""
 
     RELU = "relu"
     SOFTPLUS = "softplus"
@@ -29,6 +30,7 @@ class Activation(StrEnum):
     TANH = "tanh"
     GELU = "gelu"
     SWISH = "swish"
+    ERF = "erf"
 
 
 def parse_activation(value: str | Activation) -> Activation:
@@ -47,6 +49,7 @@ _TORCH: dict[Activation, Callable[[torch.Tensor], torch.Tensor]] = {
     Activation.TANH: torch.tanh,
     Activation.GELU: torch.nn.functional.gelu,
     Activation.SWISH: torch.nn.functional.silu,
+    Activation.ERF: torch.erf,
 }
 
 
@@ -71,7 +74,12 @@ def torch_derivative(act: Activation) -> Callable[[torch.Tensor], torch.Tensor]:
             0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
             + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
         )
+    if act is Activation.ERF:
+        return lambda z: torch.exp(-z * z) * _TWO_OVER_SQRT_PI
     return lambda z: torch.sigmoid(z) * (1.0 + z * (1.0 - torch.sigmoid(z)))
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 def _phi(z: np.ndarray) -> np.ndarray:
@@ -91,6 +99,8 @@ def numpy_fn(act: Activation) -> Callable[[np.ndarray], np.ndarray]:
         return np.tanh
     if act is Activation.GELU:
         return lambda z: z * _phi(z)
+    if act is Activation.ERF:
+        return special.erf
     return lambda z: z * special.expit(z)
 
 
@@ -107,6 +117,8 @@ def numpy_derivative(act: Activation) -> Callable[[np.ndarray], np.ndarray]:
         return lambda z: 1.0 - np.tanh(z) ** 2
     if act is Activation.GELU:
         return lambda z: _phi(z) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    if act is Activation.ERF:
+        return lambda z: np.exp(-z * z) * _TWO_OVER_SQRT_PI
     return lambda z: special.expit(z) * (1.0 + z * (1.0 - special.expit(z)))
 
 

@@ -10,6 +10,8 @@ from overparam import architectures as _architectures  # noqa: F401
 from overparam.ntk.analytic import Kernel as Kernel
 from overparam.ntk.analytic import analytic as analytic
 from overparam.ntk.analytic import analytic_rows as analytic_rows
+from overparam.ntk.cnn_gram import cnn_gram as cnn_gram
+from overparam.ntk.cnn_gram import cnn_ntk as cnn_ntk
 from overparam.ntk.empirical import Method as Method
 from overparam.ntk.empirical import empirical as empirical
 from overparam.ntk.expectations import ExpectationMethod as ExpectationMethod
@@ -32,6 +34,8 @@ __all__ = [
     "SeparationCheck",
     "analytic",
     "analytic_rows",
+    "cnn_gram",
+    "cnn_ntk",
     "du_gram",
     "empirical",
     "gaussian_expectations",

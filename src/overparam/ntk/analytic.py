@@ -37,10 +37,13 @@ pairs before the readout:
     Sigma_l = weight_std^2 E[sigma sigma](Sigma_{l-1}) + bias_std^2   (readout: readout_std^2),
     Theta_l = Sigma_l + weight_std^2 Sigmadot_{l-1} Theta_{l-1}.
 
-Relu uses the arc-cosine closed forms [cho-saul-2009, Section 2.1]; other activations the polar
-Gauss rule of :mod:`overparam.ntk.expectations`. The n x n2 entries are computed in tiles of rows
-and columns (each tile runs through all layers while it is in cache; :mod:`overparam.ntk.recursion`)
-on ``threads`` threads, and for X2 = None only the upper triangle is computed and mirrored.
+Relu uses the arc-cosine closed forms [cho-saul-2009, Section 2.1], erf the arcsine ones
+[williams-1997]; other activations the FFT dual tables of :mod:`overparam.ntk.dual_tables`
+(one table per layer for inputs of equal norm), or, with ``method="quadrature"``, the per-entry
+polar Gauss rule of :mod:`overparam.ntk.expectations` they are tested against. The n x n2
+entries are computed in tiles of rows and columns (each tile runs through all layers while it is
+in cache; :mod:`overparam.ntk.recursion`) on ``threads`` threads, and for X2 = None only the
+upper triangle is computed and mirrored.
 """
 
 from __future__ import annotations
@@ -170,16 +173,16 @@ def analytic(
             conditioning: relu's kappa_0 = (pi - arccos rho) / pi is then good to ~1e-8.
         depth: the paper's L (H for du); for ntk the number of Dense + activation pairs before the
             readout (neural-tangents' hidden layers).
-        activation: relu (closed form) or any :class:`Activation` (quadrature). allen-zhu, zou-gu
-            and cao-gu take relu only.
+        activation: relu or erf (closed forms) or any :class:`Activation` (interpolated dual
+            tables). allen-zhu, zou-gu and cao-gu take relu only.
         parameterization: ntk (default), du, zou-gu, allen-zhu, cao-gu or standard (whose
             NNGP is ntk's and whose NTK / m keeps only the weights with fan-in m).
         weight_std, bias_std, readout_std: sigma_w, sigma_b and the readout's sigma_w of the ntk
             parameterization; ignored by the seed papers', which need bias_std = 0.
         trainable: "all", "hidden", layer names (e.g. ["W1", "V"]) or None for the paper's
             default (see :func:`overparam.models.default_trainable`); the NTK sums over these.
-        method: "auto" (closed form for relu), "closed-form" or "quadrature"
-            (:class:`ExpectationMethod`).
+        method: "auto" (closed form for relu and erf, else interpolation), "closed-form",
+            "interpolation" or "quadrature" (:class:`ExpectationMethod`).
         threads: worker threads over tiles; None for ``torch.get_num_threads()``.
 
     Returns:
@@ -209,11 +212,10 @@ def analytic(
     )
     symmetric = B is None
     B = A if B is None else B
-    var_a, nngp_a, ntk_a = diagonal(plan, np.einsum("ij,ij->i", A, A))
-    var_b = var_a if symmetric else diagonal(plan, np.einsum("ij,ij->i", B, B))[0]
+    var_a, var_b, nngp_a, ntk_a, tables = _diagonals(plan, A, None if symmetric else B)
     nngp = np.empty((len(A), len(B)))
     ntk = np.empty((len(A), len(B)))
-    fill(plan, A, B, var_a, var_b, nngp, ntk, symmetric, threads or default_threads())
+    fill(plan, A, B, var_a, var_b, nngp, ntk, symmetric, threads or default_threads(), tables)
     if symmetric:  # the exact rho = 1 values (arccos is ill-conditioned at 1)
         np.fill_diagonal(nngp, nngp_a)
         np.fill_diagonal(ntk, ntk_a)
@@ -243,19 +245,33 @@ def analytic_rows(
     plan, A, B = _prepare(X, X2, depth, **_prepare_kwargs(kwargs))
     same = B is None
     B = A if B is None else B
-    var_a, nngp_a, ntk_a = diagonal(plan, np.einsum("ij,ij->i", A, A))
-    var_b = var_a if same else diagonal(plan, np.einsum("ij,ij->i", B, B))[0]
+    var_a, var_b, nngp_a, ntk_a, tables = _diagonals(plan, A, None if same else B)
     for start in range(0, len(A), rows):
         block = slice(start, min(start + rows, len(A)))
         nngp = np.empty((block.stop - start, len(B)))
         ntk = np.empty_like(nngp)
         var_block = [v[block] for v in var_a]
-        fill(plan, A[block], B, var_block, var_b, nngp, ntk, False, threads)
+        fill(plan, A[block], B, var_block, var_b, nngp, ntk, False, threads, tables)
         if same:
             idx = np.arange(block.stop - start)
             nngp[idx, idx + start] = nngp_a[block]
             ntk[idx, idx + start] = ntk_a[block]
         yield block, Kernel(nngp=nngp, ntk=ntk)
+
+
+def _diagonals(plan: Plan, A: np.ndarray, B: np.ndarray | None) -> tuple[Any, ...]:
+    """Per-layer variances of A's and B's points (B None: A's twice), A's NNGP and NTK
+    diagonals, and the dual tables covering both (interpolation; else None), from one
+    recursion over the squared norms of both."""
+    sq = np.einsum("ij,ij->i", A, A)
+    if B is not None:
+        sq = np.concatenate([sq, np.einsum("ij,ij->i", B, B)])
+    tables: list[Any] | None = [] if plan.method is ExpectationMethod.INTERPOLATION else None
+    var, nngp, ntk = diagonal(plan, sq, tables)
+    n = len(A)
+    var_a = [v[:n] for v in var]
+    var_b = var_a if B is None else [v[n:] for v in var]
+    return var_a, var_b, nngp[:n], ntk[:n], tables
 
 
 def _prepare_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

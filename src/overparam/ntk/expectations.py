@@ -4,16 +4,26 @@ For (u, v) ~ N(0, [[a, c], [c, b]]) the infinite-width recursions need
 
     E_sigma(a, b, c)  = E[sigma(u) sigma(v)],          Edot_sigma(a, b, c) = E[sigma'(u) sigma'(v)].
 
-Two ways to compute them, one per :class:`ExpectationMethod`:
+Three ways to compute them, one per :class:`ExpectationMethod`:
 
-* ``closed-form`` (relu only). With rho = c / sqrt(a b) and psi = arccos(rho), the arc-cosine
+* ``closed-form`` (relu and erf). With rho = c / sqrt(a b) and psi = arccos(rho), the arc-cosine
   kernels of degree 1 and 0 [cho-saul-2009, Section 2.1] give
 
       E[relu(u) relu(v)]   = sqrt(a b) kappa_1(rho) / 2,  kappa_1 = (sin psi + (pi - psi) rho) / pi,
       E[relu'(u) relu'(v)] = kappa_0(rho) / 2,            kappa_0 = (pi - psi) / pi,
 
   the relu kernel map of [jacot-2018, Section 4] and neural-tangents' ``Relu`` [novak-2020].
-* ``quadrature`` (any activation). In polar coordinates (z_1, z_2) = r (cos theta, sin theta),
+  For erf [williams-1997], with d = (1 + 2a)(1 + 2b),
+
+      E[erf(u) erf(v)] = (2 / pi) arcsin(2c / sqrt(d)),
+      E[erf'(u) erf'(v)] = (4 / pi) / sqrt(d - 4c^2),
+
+  the second from E[exp(-u^2 - v^2)] = det(I + 2 Sigma)^(-1/2); neural-tangents' ``Erf``.
+* ``interpolation`` (any activation): FFT tables in the angle psi = arccos(rho) and quintic
+  interpolation (:mod:`overparam.ntk.dual_tables`); about 1e-13 from the quadrature, at
+  closed-form speed for inputs of equal norm.
+* ``quadrature`` (any activation; the slow reference every fast path is tested against). In
+  polar coordinates (z_1, z_2) = r (cos theta, sin theta),
 
       u = sqrt(a) r cos(theta),   v = sqrt(b) r cos(theta - psi),
 
@@ -57,14 +67,20 @@ _CHUNK = 256
 class ExpectationMethod(StrEnum):
     """How E[sigma(u) sigma(v)] is computed.
 
-    ``auto`` picks ``closed-form`` for relu and ``quadrature`` otherwise; ``closed-form`` is the
-    arc-cosine formula (relu only; fastest); ``quadrature`` is the polar Gauss rule (any activation;
-    about 100x slower per entry; use it for relu only to cross-check the closed form).
+    ``auto`` picks ``closed-form`` for relu and erf and ``interpolation`` otherwise;
+    ``closed-form`` is the arc-cosine (relu) or arcsine (erf) formula; ``interpolation`` the FFT
+    tables of :mod:`overparam.ntk.dual_tables` (any activation); ``quadrature`` the polar Gauss
+    rule per entry (any activation; the slow reference, ~1000x slower than the tables).
     """
 
     AUTO = "auto"
     CLOSED_FORM = "closed-form"
+    INTERPOLATION = "interpolation"
     QUADRATURE = "quadrature"
+
+
+#: Activations with closed-form dual maps.
+CLOSED_FORMS = (Activation.RELU, Activation.ERF)
 
 
 def resolve_method(method: ExpectationMethod | str, activation: Activation) -> ExpectationMethod:
@@ -77,12 +93,15 @@ def resolve_method(method: ExpectationMethod | str, activation: Activation) -> E
     if m is ExpectationMethod.AUTO:
         return (
             ExpectationMethod.CLOSED_FORM
-            if activation is Activation.RELU
-            else ExpectationMethod.QUADRATURE
+            if activation in CLOSED_FORMS
+            else ExpectationMethod.INTERPOLATION
         )
-    if m is ExpectationMethod.CLOSED_FORM and activation is not Activation.RELU:
+    if m is ExpectationMethod.CLOSED_FORM and activation not in CLOSED_FORMS:
         raise ConfigError(
-            "method", m.value, f"quadrature or auto for {activation.value} (closed form: relu only)"
+            "method",
+            m.value,
+            f"interpolation, quadrature or auto for {activation.value} "
+            "(closed form: relu and erf only)",
         )
     return m
 
@@ -135,6 +154,15 @@ def relu_expectations(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.n
     k0, k1 = arccos_kernels(rho)
     alive = (sa > 0.0) & (sb > 0.0)
     return 0.5 * sa * sb * k1, np.where(alive, 0.5 * k0, 0.0)
+
+
+def erf_expectations(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(E[erf(u) erf(v)], E[erf'(u) erf'(v)]) for (u, v) ~ N(0, [[a, c], [c, b]]) in closed form
+    [williams-1997] (module docstring). Arguments broadcast."""
+    a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
+    d = (1.0 + 2.0 * a) * (1.0 + 2.0 * b)
+    e = (2.0 / math.pi) * np.arcsin(np.clip(2.0 * c / np.sqrt(d), -1.0, 1.0))
+    return e, (4.0 / math.pi) / np.sqrt(np.maximum(d - 4.0 * c * c, 0.0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -260,8 +288,13 @@ def gaussian_expectations(
         ConfigError: unknown activation or method; closed-form asked for a smooth activation.
     """
     act = parse_activation(activation)
-    if resolve_method(method, act) is ExpectationMethod.CLOSED_FORM:
-        return relu_expectations(a, b, c)
+    resolved = resolve_method(method, act)
+    if resolved is ExpectationMethod.CLOSED_FORM:
+        return relu_expectations(a, b, c) if act is Activation.RELU else erf_expectations(a, b, c)
+    if resolved is ExpectationMethod.INTERPOLATION:
+        from overparam.ntk.dual_tables import interpolated_expectations
+
+        return interpolated_expectations(act, a, b, c)
     e, edot = quadrature_expectations(act, a, b, c)
     assert edot is not None
     return e, edot

@@ -4,7 +4,9 @@
 drops the NTK terms that vanish as m -> infinity); ``diagonal`` runs the recursion on the pairs
 (x, x) with rho = 1 exactly; ``fill`` runs it on all pairs, tile by tile, on worker threads, with
 the arc-cosine closed forms [cho-saul-2009, Section 2.1] for relu (in place, so a tile stays in
-cache through all layers) or the polar Gauss rule of :mod:`overparam.ntk.expectations` otherwise.
+cache through all layers), erf's closed forms [williams-1997], the per-layer FFT tables of
+:mod:`overparam.ntk.dual_tables` for other activations, or the reference quadrature of
+:mod:`overparam.ntk.expectations` when asked for.
 The equations are in :mod:`overparam.ntk.analytic`'s docstring.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -33,8 +35,10 @@ from overparam.models.parameterization import (
     layer_specs,
     parse_parameterization,
 )
+from overparam.ntk import dual_tables
 from overparam.ntk.expectations import (
     ExpectationMethod,
+    erf_expectations,
     quadrature_expectations,
     resolve_method,
 )
@@ -46,6 +50,8 @@ _NOMINAL_WIDTH = 1
 _RELU_TILE = 192
 # Tile edge for quadrature (each entry costs ~2400 nodes; the tile only bounds output writes).
 _QUADRATURE_TILE = 64
+# Tile edge for the erf closed form and the interpolated dual maps (as relu's).
+_TABLE_TILE = 192
 _TWO_PI = 2.0 * math.pi
 _RELU_ONLY = (Parameterization.ALLEN_ZHU, Parameterization.ZOU_GU, Parameterization.CAO_GU)
 
@@ -220,9 +226,15 @@ def _drop_vanishing(
 # ------------------------------------------------------------------------------------------------
 
 
-def diagonal(plan: Plan, sq_norms: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def diagonal(
+    plan: Plan, sq_norms: np.ndarray, tables: list[dual_tables.DualTable | None] | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Per-layer variances Sigma_l(x, x) (one (n,) array per activation layer), NNGP(x, x) and
-    NTK(x, x) with rho = 1 exactly: E[relu^2] = Sigma / 2, E[relu'^2] = 1/2 [cho-saul-2009]."""
+    NTK(x, x) with rho = 1 exactly: E[relu^2] = Sigma / 2, E[relu'^2] = 1/2 [cho-saul-2009].
+
+    For ``interpolation`` each layer's :class:`~overparam.ntk.dual_tables.DualTable` is built
+    here from that layer's variances (and appended to ``tables`` for :func:`fill`), so the
+    diagonal and the entries next to it come from the same table."""
     G, T, edot = sq_norms, None, None
     variances = []
     for layer in plan.layers:
@@ -235,12 +247,28 @@ def diagonal(plan: Plan, sq_norms: np.ndarray) -> tuple[list[np.ndarray], np.nda
         if not layer.activation:
             return variances, S, _zeros_if_none(T, S) / plan.scale
         variances.append(S)
-        if plan.method is ExpectationMethod.CLOSED_FORM:
+        if plan.method is ExpectationMethod.INTERPOLATION:
+            table = dual_tables.build_for(plan.activation, S)
+            if tables is not None:
+                tables.append(table)
+            e, edot = dual_tables.block_expectations(plan.activation, table, S, S, S, paired=True)
+        elif plan.method is ExpectationMethod.QUADRATURE:
+            e, edot = _diagonal_quadrature(plan.activation, S)
+        elif plan.activation is Activation.RELU:
             e, edot = 0.5 * S, np.where(S > 0.0, 0.5, 0.0)
         else:
-            e, edot = quadrature_expectations(plan.activation, S, S, S, rho=1.0)
+            e, edot = erf_expectations(S, S, S)
         G = layer.units * e
     raise AssertionError("the layer list ends with an output layer")
+
+
+def _diagonal_quadrature(act: Activation, S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """E[sigma(u)^2] and E[sigma'(u)^2], u ~ N(0, S), by the reference quadrature at rho = 1,
+    once per distinct variance (one for inputs of equal norm)."""
+    values, inverse = np.unique(S, return_inverse=True)
+    e, edot = quadrature_expectations(act, values, values, values, rho=1.0)
+    assert edot is not None
+    return e[inverse].reshape(S.shape), edot[inverse].reshape(S.shape)
 
 
 def _zeros_if_none(T: np.ndarray | None, like: np.ndarray) -> np.ndarray:
@@ -303,26 +331,72 @@ def _relu_tile(
     return G, T
 
 
-def _quadrature_tile(
-    plan: Plan, G: np.ndarray, var_r: list[np.ndarray], var_c: list[np.ndarray]
+DualMaps = Callable[[int, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _dual_tile(
+    plan: Plan,
+    dual: DualMaps,
+    G: np.ndarray,
+    var_r: list[np.ndarray],
+    var_c: list[np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The same recursion as :func:`_relu_tile`, one 2x2 Gaussian expectation per entry."""
+    """The same recursion as :func:`_relu_tile`, with ``dual(k, Sigma, var_r, var_c)`` giving
+    the k-th activation layer's (E[sigma sigma], E[sigma' sigma']) on the tile; G is
+    overwritten."""
     T: np.ndarray | None = None
     edot = np.zeros_like(G)
     for k, layer in enumerate(plan.layers):
-        if T is not None:
-            T = layer.back * edot * T
+        if T is not None:  # T <- back * Sigmadot_{l-1} * T
+            T *= edot
+            T *= layer.back
         if layer.trained:
-            t = layer.grad_w * G + layer.grad_b
-            T = t if T is None else T + t
-        S = layer.q * G + layer.r
+            if T is None:
+                T = G * layer.grad_w
+            elif layer.grad_w:
+                T += G if layer.grad_w == 1.0 else layer.grad_w * G
+            if layer.grad_b:
+                T += layer.grad_b
+        if layer.q != 1.0:
+            G *= layer.q
+        if layer.r:
+            G += layer.r
         if not layer.activation:
-            return S, _zeros_if_none(T, S) / plan.scale
-        a, b = np.broadcast_arrays(var_r[k][:, None], var_c[k][None, :])
-        e, edot_ = quadrature_expectations(plan.activation, a, b, S)
-        assert edot_ is not None
-        G, edot = layer.units * e, edot_
-    raise AssertionError("the layer list ends with an output layer")
+            break
+        G, edot = dual(k, G, var_r[k], var_c[k])
+        G *= layer.units
+    T = _zeros_if_none(T, G)
+    T /= plan.scale
+    return G, T
+
+
+def _dual_maps(
+    plan: Plan,
+    diag1: list[np.ndarray],
+    diag2: list[np.ndarray],
+    tables: list[dual_tables.DualTable | None] | None,
+) -> DualMaps:
+    """The per-layer dual maps of a smooth activation or of erf, for :func:`_dual_tile`.
+
+    For ``interpolation``: one :class:`overparam.ntk.dual_tables.DualTable` per activation layer
+    covering that layer's variances of both inputs (``tables`` from :func:`diagonal`, or built
+    here when None)."""
+    act = plan.activation
+    if plan.method is ExpectationMethod.CLOSED_FORM:
+        return lambda k, S, vr, vc: erf_expectations(vr[:, None], vc[None, :], S)
+    if plan.method is ExpectationMethod.QUADRATURE:
+
+        def quadrature(k: int, S: np.ndarray, vr: np.ndarray, vc: np.ndarray) -> Any:
+            return quadrature_expectations(act, vr[:, None], vc[None, :], S)
+
+        return quadrature
+    if tables is None:
+        tables = [
+            dual_tables.build_for(act, np.concatenate([v1, v2]))
+            for v1, v2 in zip(diag1, diag2, strict=True)
+        ]
+    layer_tables = tables
+    return lambda k, S, vr, vc: dual_tables.block_expectations(act, layer_tables[k], S, vr, vc)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -345,11 +419,23 @@ def fill(
     ntk: np.ndarray,
     symmetric: bool,
     threads: int,
+    tables: list[dual_tables.DualTable | None] | None = None,
 ) -> None:
-    """Write the kernels of all rows of X against X2 into nngp / ntk (both (len(X), len(X2)))."""
-    relu = plan.method is ExpectationMethod.CLOSED_FORM
-    tile = _RELU_TILE if relu else _QUADRATURE_TILE
-    run = _relu_tile if relu else _quadrature_tile
+    """Write the kernels of all rows of X against X2 into nngp / ntk (both (len(X), len(X2))).
+
+    ``tables``: the per-layer dual tables :func:`diagonal` built for these variances (else they
+    are built here)."""
+    if plan.method is ExpectationMethod.CLOSED_FORM and plan.activation is Activation.RELU:
+        tile, run = _RELU_TILE, _relu_tile
+    else:
+        dual = _dual_maps(plan, diag1, diag2, tables)
+        tile = _QUADRATURE_TILE if plan.method is ExpectationMethod.QUADRATURE else _TABLE_TILE
+
+        def run(
+            plan: Plan, G: np.ndarray, vr: list[np.ndarray], vc: list[np.ndarray]
+        ) -> tuple[np.ndarray, np.ndarray]:
+            return _dual_tile(plan, dual, G, vr, vc)
+
     n, n2 = len(X), len(X2)
     jobs = [(i, j) for i in range(0, n, tile) for j in range(i if symmetric else 0, n2, tile)]
 

@@ -14,7 +14,12 @@ over widths and seeds by :func:`overparam.ntk.monte_carlo.kernel_errors`:
   non-polynomial, Lipschitz and smooth: softplus, tanh; relu is not) on non-parallel inputs; a
   value within float64 round-off of 0 cannot be told from 0 (inconclusive).
 * ``du_gram_init``: the finite-width Gram G^(H)(0) of the gradients with respect to W^(H) of Du
-  et al.'s network at init against K^(H) (its m -> infinity limit). The proof of Theorem 5.1
+  et al.'s network at init against K^(H) (its m -> infinity limit).
+* ``cnn_ntk_error`` and ``cnn_lambda`` [du-2019-deep, Section 7]: the empirical NTK of the
+  plain relu CNN (allen-zhu) and of Du et al.'s convolutional ResNet (tanh) against the
+  infinite-width Gram of :func:`overparam.ntk.cnn_gram.cnn_ntk` (error ~ m^(-1/2)), and
+  lambda_min of that Gram against depth, on 8 unit-norm signals of length 8 (1-D patches of 3,
+  circular padding). The proof of Theorem 5.1
   starts from ||G^(H)(0) - K^(H)||_2 <= lambda_0 / 4, hence lambda_min(G^(H)(0)) >= (3/4)
   lambda_0, for m large enough; both are judged at the largest width measured.
 
@@ -45,6 +50,11 @@ KERNELS = (("zou-gu", "relu"), ("du", "relu"), ("du", "tanh"))
 INIT_FRACTION = 0.75  # lambda_min(G^(H)(0)) >= (3/4) lambda_0 (proof of Theorem 5.1)
 SPECTRAL_FRACTION = 0.25  # ||G^(H)(0) - K^(H)||_2 <= lambda_0 / 4 (proof of Theorem 5.1)
 THM = "du-2019-deep, Theorem 5.1"
+CNN_THM = "du-2019-deep, Section 7"
+# (form, activation) of the CNN measurements: the plain relu CNN and Du et al.'s convolutional
+# ResNet with a smooth activation; 1-D signals of length CNN_LENGTH, patches of CNN_KERNEL.
+CNN_KERNELS = (("allen-zhu", "relu"), ("du", "tanh"))
+CNN_N, CNN_LENGTH, CNN_KERNEL, CNN_DEPTH = 8, 8, 3, 2
 #: lambda_min(K^(H)) within this of 0 (relative to lambda_max) is below float64's resolution.
 RESOLUTION = Resolution(dtype="float64", scale="lambda_max")
 
@@ -58,6 +68,9 @@ class Size:
     init_activations: tuple[str, ...]
     init_depths: tuple[int, ...]
     init_widths: tuple[int, ...]
+    cnn_widths: tuple[int, ...]
+    cnn_seeds: tuple[int, ...]
+    cnn_depths: tuple[int, ...]
 
 
 SIZES: dict[str, Size] = {
@@ -69,6 +82,9 @@ SIZES: dict[str, Size] = {
         init_activations=("relu", "softplus", "tanh"),
         init_depths=(1, 2),
         init_widths=tuple(4**k for k in range(3, 6)),  # 64, 256, 1024
+        cnn_widths=tuple(2**k for k in range(4, 9)),  # 16 .. 256
+        cnn_seeds=(0, 1, 2, 3),
+        cnn_depths=(1, 2, 4),
     ),
     "full": Size(
         widths=tuple(2**k for k in range(6, 13)),  # 64 .. 4096
@@ -78,6 +94,9 @@ SIZES: dict[str, Size] = {
         init_activations=("relu", "softplus", "tanh"),
         init_depths=(1, 2, 4),
         init_widths=tuple(2**k for k in range(6, 12)),  # 64 .. 2048
+        cnn_widths=tuple(2**k for k in range(4, 11)),  # 16 .. 1024
+        cnn_seeds=tuple(range(8)),
+        cnn_depths=(1, 2, 4, 8),
     ),
 }
 
@@ -185,17 +204,96 @@ def du_init_rows(X, s: Size) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def cnn_inputs():
+    """(CNN_N, CNN_LENGTH) float64 unit-norm signals (one channel)."""
+    import torch
+
+    from overparam.data import sphere
+
+    return sphere(CNN_N, CNN_LENGTH, seed=0).X.to(torch.float64)
+
+
+def cnn_error_rows(s: Size) -> pd.DataFrame:
+    """||Theta_m / kernel_scale - K||_F / ||K||_F of the CNN's empirical NTK against
+    :func:`overparam.ntk.cnn_gram.cnn_ntk` (value), per form, width and seed."""
+    import torch
+
+    from overparam.models import CNN, kernel_scale
+    from overparam.ntk.cnn_gram import cnn_ntk
+    from overparam.ntk.empirical import empirical
+
+    X = cnn_inputs()
+    rows = []
+    for form, act in CNN_KERNELS:
+        kw = {"kernel_size": CNN_KERNEL, "parameterization": form, "activation": act}
+        K = cnn_ntk(X, (1, CNN_LENGTH), CNN_DEPTH, **kw)
+        for m in s.cnn_widths:
+            for seed in s.cnn_seeds:
+                net = CNN((1, CNN_LENGTH), m, CNN_DEPTH, dtype=torch.float64, seed=seed, **kw)
+                theta = empirical(net, X).detach().numpy() / kernel_scale(form, m)
+                err = float(np.linalg.norm(theta - K) / np.linalg.norm(K))
+                rows.append(
+                    {
+                        "quantity": "cnn_ntk_error",
+                        "parameterization": form,
+                        "activation": act,
+                        "depth": CNN_DEPTH,
+                        "width": m,
+                        "seed": seed,
+                        "value": err,
+                    }
+                )
+    return pd.DataFrame.from_records(rows)
+
+
+def cnn_lambda_rows(s: Size) -> pd.DataFrame:
+    """lambda_min (value) and lambda_max of the CNN's infinite-width NTK per form and depth."""
+    from overparam.ntk.cnn_gram import cnn_ntk
+    from overparam.ntk.gram import lambda_max, lambda_min
+
+    X = cnn_inputs()
+    rows = []
+    for form, act in CNN_KERNELS:
+        for depth in s.cnn_depths:
+            K = cnn_ntk(
+                X,
+                (1, CNN_LENGTH),
+                depth,
+                kernel_size=CNN_KERNEL,
+                parameterization=form,
+                activation=act,
+            )
+            rows.append(
+                {
+                    "quantity": "cnn_lambda",
+                    "parameterization": form,
+                    "activation": act,
+                    "depth": depth,
+                    "value": lambda_min(K),
+                    "lambda_max": lambda_max(K),
+                }
+            )
+    return pd.DataFrame.from_records(rows)
+
+
 def measure_size(s: Size) -> pd.DataFrame:
     """Every measurement of a size, as tidy rows (see :func:`measure`)."""
     X = inputs()
-    parts = [ntk_error_rows(X, s), du_gram_rows(X, s), du_init_rows(X, s)]
+    parts = [
+        ntk_error_rows(X, s),
+        du_gram_rows(X, s),
+        du_init_rows(X, s),
+        cnn_error_rows(s),
+        cnn_lambda_rows(s),
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
 def measure(scale: Scale) -> pd.DataFrame:
     """Tidy rows (quantity, parameterization, activation, depth, width, seed, value, ...):
     ``ntk_error`` (plus nngp_error), ``du_gram`` (value = lambda_min, plus lambda_max) and
-    ``du_gram_init`` (value = lambda_min(G) / lambda_min(K), plus spectral_error)."""
+    ``du_gram_init`` (value = lambda_min(G) / lambda_min(K), plus spectral_error),
+    ``cnn_ntk_error`` and ``cnn_lambda`` (value = lambda_min, plus lambda_max)."""
     return measure_size(SIZES[scale])
 
 
@@ -206,6 +304,10 @@ def measure(scale: Scale) -> pd.DataFrame:
 
 def rate_key(parameterization: str, activation: str) -> str:
     return f"ntk-rate-{parameterization}-{activation}"
+
+
+def cnn_rate_key(parameterization: str, activation: str) -> str:
+    return f"cnn-rate-{parameterization}-{activation}"
 
 
 CLAIMS = (
@@ -219,6 +321,26 @@ CLAIMS = (
             test=Slope(-0.5, 0.1, kind="equal"),
         )
         for p, act in KERNELS
+    ),
+    *(
+        Claim(
+            cnn_rate_key(p, act),
+            f"CNN empirical NTK → its infinite-width Gram like m^(−1/2) ({p}, {act}, "
+            f"L={CNN_DEPTH}, 1-D patches of {CNN_KERNEL})",
+            cite=f"{CNN_THM} (the convolutional Gram; jacot-2018, Theorem 1)",
+            quantity="cnn_ntk_error",
+            test=Slope(-0.5, 0.1, kind="equal"),
+        )
+        for p, act in CNN_KERNELS
+    ),
+    Claim(
+        "cnn-lambda-positive",
+        "λ_min of the convolutional ResNet's infinite-width NTK > 0 at every depth (smooth σ)",
+        cite=f"{CNN_THM} (assumption λ_0 > 0 for the CNN)",
+        quantity="lambda_min",
+        test=Threshold(at_least=0.0),
+        hypotheses=(DU_SMOOTH,),
+        resolution=RESOLUTION,
     ),
     Claim(
         "lambda-positive",
@@ -362,7 +484,17 @@ def required_width_context(init: pd.DataFrame) -> Context:
 def evidence(data: StudyData) -> Evidence:
     meas = data.measurements
     err, du, init = (_rows(meas, q) for q in ("ntk_error", "du_gram", "du_gram_init"))
+    cnn_err, cnn_lam = (_rows(meas, q) for q in ("cnn_ntk_error", "cnn_lambda"))
     frames: dict[str, pd.DataFrame] = {}
+    if not cnn_err.empty:
+        e = cnn_err.rename(columns={"value": "cnn_ntk_error"})
+        for p, act in CNN_KERNELS:
+            frames[cnn_rate_key(p, act)] = e[
+                (e["parameterization"] == p) & (e["activation"] == act)
+            ]
+    if not cnn_lam.empty:
+        lam = cnn_lam.rename(columns={"value": "lambda_min"})
+        frames["cnn-lambda-positive"] = lam[lam["parameterization"] == "du"]
     if not err.empty:
         err_frame = err.rename(columns={"value": "ntk_error"})
         for p, act in KERNELS:
@@ -392,6 +524,13 @@ def evidence(data: StudyData) -> Evidence:
     if not init.empty:
         figures.append(figure_init(init))
         tables["du_init"] = init_table(init)
+    if not cnn_err.empty:
+        figures.append(figure_cnn(cnn_err))
+        tables["cnn_ntk_errors (mean over seeds)"] = ntk_table(cnn_err)
+    if not cnn_lam.empty:
+        tables["cnn_lambda_min"] = cnn_lam.pivot_table(
+            index="depth", columns=["parameterization", "activation"], values="value", sort=False
+        ).reset_index()
     context = width_term_context(du) if not du.empty else []
     if not init.empty:
         context.append(required_width_context(init))
@@ -403,7 +542,8 @@ def evidence(data: StudyData) -> Evidence:
 # ---------------------------------------------------------------------------------------------
 
 
-def figure_ntk(err: pd.DataFrame) -> FigureSpec:
+def _convergence(err: pd.DataFrame, xlabel: str, title: str, name: str, caption: str):
+    """Error against width per (parameterization, activation), log-log, with m^(-1/2)."""
     from overparam.studies.plots import (
         COLORS,
         loglog,
@@ -420,21 +560,35 @@ def figure_ntk(err: pd.DataFrame) -> FigureSpec:
         plot_band(ax, stats, "width", label=f"{p}, {act}", color=COLORS[i % len(COLORS)])
         first = first or (float(stats["width"].iloc[0]), float(stats["mean"].iloc[0]))
     theory_line(ax, err["width"].unique(), -0.5, first, label="m^(-1/2)")
-    loglog(
-        ax,
-        "width m",
-        "||Θ_m / s(m) - Θ_∞||_F / ||Θ_∞||_F",
-        f"empirical vs analytic NTK at init (L={DEPTH}, n={N})",
-    )
+    loglog(ax, xlabel, "||Θ_m / s(m) - Θ_∞||_F / ||Θ_∞||_F", title)
     ax.set_xscale("log", base=2)
     ax.legend()
-    return FigureSpec(
+    return FigureSpec(name, caption, fig)
+
+
+def figure_ntk(err: pd.DataFrame) -> FigureSpec:
+    return _convergence(
+        err,
+        "width m",
+        f"empirical vs analytic NTK at init (L={DEPTH}, n={N})",
         "kernel_ntk_convergence",
         "Relative error of the empirical NTK (scaled by kernel_scale) against its infinite-width "
         "limit [jacot-2018, Theorem 1], against width, log-log; band: geometric mean and range "
         "over init seeds. The dashed line is the m^(-1/2) rate of an average over m units, "
         "through the first point.",
-        fig,
+    )
+
+
+def figure_cnn(err: pd.DataFrame) -> FigureSpec:
+    return _convergence(
+        err,
+        "channels m",
+        f"CNN: empirical vs infinite-width NTK (L={CNN_DEPTH}, n={CNN_N})",
+        "kernel_cnn_convergence",
+        "Relative error of the empirical NTK of the plain relu CNN and of Du et al.'s "
+        "convolutional ResNet (tanh) against the infinite-width convolutional Gram "
+        f"[{CNN_THM}], against the number of channels, log-log; band: geometric mean and range "
+        "over init seeds; dashed: m^(-1/2) through the first point.",
     )
 
 
@@ -488,13 +642,18 @@ def figure_init(init: pd.DataFrame) -> FigureSpec:
 
 STUDY = Study(
     name=NAME,
-    title="The kernel regime: empirical NTK → analytic, and Du et al.'s K^(H) against depth",
+    title=(
+        "The kernel regime: empirical NTK → analytic (FC and CNN), and Du et al.'s K^(H) "
+        "against depth"
+    ),
     cites=("jacot-2018", "du-2019-deep"),
     description=(
         "At initialization: the empirical NTK's distance to its analytic limit against width "
         "(rate m^(-1/2)); lambda_min of Du et al.'s K^(H) against depth for relu and the smooth "
-        "activations of Condition 3.1; and the finite-width Gram G^(H)(0) against K^(H) (the "
-        "lambda_0/4 and 3/4 of the proof of Theorem 5.1), judged at the largest width."
+        "activations of Condition 3.1; the finite-width Gram G^(H)(0) against K^(H) (the "
+        "lambda_0/4 and 3/4 of the proof of Theorem 5.1), judged at the largest width; and the "
+        "same m^(-1/2) convergence and lambda_min > 0 for the CNN and the convolutional ResNet "
+        "of Section 7."
     ),
     claims=CLAIMS,
     plan=plan,
