@@ -34,6 +34,7 @@ f.addEventListener('load', () => {{
   }});
   const out = {{
     images: imgs.length,
+    svgs: doc.querySelectorAll('figure svg').length,
     decoded: painted.filter(Boolean).length,
     sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight]),
     summaryRows: doc.querySelectorAll('#summary tr').length,

@@ -349,6 +349,8 @@ CASES: list = [
     (["report", "--store", "{garbage_store}"], "store"),
     (["report", "--store", "{tmp}"], "store"),
     (["report", "--out", "{tmp}", "--store", "{garbage_store}"], "out"),
+    (["report", "--format", "pdf"], "format"),
+    (["report", "--format", "pdf", "--store", "{tmp}/missing.sqlite"], "format"),
     # -- studies -------------------------------------------------------------------------------
     (["studies", "show", "bogus"], "study"),
     (["studies", "show", "linear-rate", "--scale", "huge"], "scale"),

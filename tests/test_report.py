@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from browser_helpers import CHROMIUM, inspect_report
+from browser_helpers import CHROMIUM
 from study_helpers import grid_plan, use_studies
 
 from overparam.report.html import FigureFile, Section, render
@@ -125,6 +125,36 @@ def test_summary_counts_each_verdict(tmp_path, toy_study):
     assert "runs stored" in text  # context is shown, not judged
 
 
+def test_report_command_writes_each_format(tmp_path, toy_study):
+    """``overparam report --format md|json`` writes report.md / report.json beside the store
+    (or at ``--out``) with the claims and counts ``--json`` prints; a bad format is one line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from overparam.cli import app
+
+    first = R.reproduce(out=tmp_path, quick=True, executor="local", workers=1)
+    store, runner = str(tmp_path / "results.sqlite"), CliRunner()
+    for fmt in ("md", "json"):
+        done = runner.invoke(app, ["report", "--store", store, "--format", fmt, "--json"])
+        assert done.exit_code == 0, done.output
+        summary = json.loads(done.stdout)
+        assert summary["report"] == str(tmp_path / f"report.{fmt}")
+        assert summary["claims"] == first.claims and summary["verdicts"] == first.verdicts
+    payload = json.loads((tmp_path / "report.json").read_text())
+    assert payload["claims"] == first.claims and payload["verdicts"] == first.verdicts
+    assert payload["runs"] == first.runs
+    md = (tmp_path / "report.md").read_text()
+    assert len(re.findall(r"^\| <a id=\"summary-toy-", md, re.M)) == len(first.claims)
+    out = tmp_path / "elsewhere" / "draft.md"
+    done = runner.invoke(app, ["report", "--store", store, "--format", "md", "--out", str(out)])
+    assert done.exit_code == 0 and out.read_text().startswith("# overparam")
+    bad = runner.invoke(app, ["report", "--store", store, "--format", "pdf"])
+    assert bad.exit_code == 2 and bad.stdout == ""
+    assert bad.stderr.strip() == "error: format: got 'pdf'; allowed: html, md, json"
+
+
 def test_unknown_study_is_a_config_error(toy_study):
     from overparam.errors import ConfigError
     from overparam.studies.registry import select
@@ -156,23 +186,87 @@ def test_a_frame_for_an_undeclared_claim_is_refused(tmp_path, monkeypatch, capsy
 def test_html_escapes_and_embeds(tmp_path):
     fig, (ax,) = plots.new_figure()
     ax.plot([1, 2], [1, 4])
-    png, _ = plots.save(fig, tmp_path, "f")
+    png, svg = plots.save(fig, tmp_path, "f")
     judged = Judgement("k", "a<b", "zou-gu-2019, Lemma 4.2", "consistent", "1", "2")
     section = Section("s", "<Title>", "src", "", [judged], [FigureFile("f", "caption & more", png)])
     text = render([section], title="t", meta={"k": "v"})
     assert "a&lt;b" in text and "&lt;Title&gt;" in text and "caption &amp; more" in text
-    assert "src='data:image/png;base64," in text
+    # the SVG inline (its <text> elements included), a link to its file around it
+    figure = re.search(r"<figure [^>]*><a class='figlink' href='figures/f.svg'><svg .*?</svg></a>",
+                       text, re.S)  # fmt: skip
+    assert figure is not None and "<?xml" not in text and "src='data:" not in text
+    assert len(re.findall(r"<text\b", figure.group(0))) == len(
+        re.findall(r"<text\b", svg.read_text())
+    )
     assert "http://" not in text and "https://" not in text
+    svg.unlink()  # without it, the PNG as a data URI
+    text = render([section], title="t", meta={"k": "v"})
+    assert "src='data:image/png;base64," in text and "<svg" not in text
+
+
+#: What the page's reader sees: overflow, figures, the summary's visible rows.
+SEEN = """() => {
+  const de = document.documentElement;
+  const rows = Array.from(document.querySelectorAll('#summary tbody tr'));
+  return {
+    scrollWidth: de.scrollWidth, clientWidth: de.clientWidth,
+    figures: Array.from(document.querySelectorAll('figure svg')).map(s => {
+      const r = s.getBoundingClientRect(); return [r.width, r.height]; }),
+    visible: rows.filter(r => !r.hidden).map(r => [r.dataset.verdict,
+      r.cells[5].getAttribute('data-sort')]),
+    count: (document.getElementById('filter-count') || {}).textContent,
+  };
+}"""
+
+
+def _open(browser, url: str, width: int):
+    """A page of ``width`` CSS px at ``url``, with the console lines and requests it makes."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    console, requests = [], []
+    page.on("console", lambda m: console.append(m.text))
+    page.on("pageerror", lambda e: console.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(url)
+    return page, console, requests
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_report_in_headless_chromium(tmp_path, toy_study):
+    """No request leaves the page, nothing is logged, nothing overflows at 800 or 1400 px; the
+    summary sorts by a column and filters by verdict."""
+    sync_api = pytest.importorskip("playwright.sync_api")
     result = R.reproduce(out=tmp_path / "out", quick=True, executor="local", workers=1)
-    seen, console = inspect_report(result.report, tmp_path)
-    assert console == [], console
-    assert seen["images"] == 1 and seen["decoded"] == 1
-    assert all(w > 0 and h > 0 for w, h in seen["sizes"])
-    assert seen["summaryRows"] == 1 + len(result.claims)
-    assert "the toy value falls like m^(-1)" in seen["summaryText"]
-    assert seen["external"] == 0
+    url, n = result.report.as_uri(), len(result.claims)
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            for width in (800, 1400):
+                page, console, requests = _open(browser, url, width)
+                seen = page.evaluate(SEEN)
+                assert console == [] and requests == [url]
+                assert seen["scrollWidth"] <= seen["clientWidth"] == width
+                assert len(seen["figures"]) == 1
+                assert all(0 < w <= 490.5 and h > 0 for w, h in seen["figures"])
+                assert len(seen["visible"]) == n and seen["count"] == f"{n} of {n} claims shown"
+            tightness = page.locator("#summary thead th", has_text="tightness")
+            tightness.click()
+            keys = [k for _, k in page.evaluate(SEEN)["visible"]]
+            numbers = [float(k) for k in keys if k]
+            assert numbers == sorted(numbers) and len(numbers) >= 2
+            assert keys == [k for k in keys if k] + [k for k in keys if not k]  # empty last
+            tightness.click()
+            again = [float(k) for _, k in page.evaluate(SEEN)["visible"] if k]
+            assert again == sorted(numbers, reverse=True)
+            page.select_option("#filter-verdict", "consistent")
+            seen = page.evaluate(SEEN)
+            want = result.verdicts["consistent"]
+            assert [v for v, _ in seen["visible"]] == ["consistent"] * want
+            assert seen["count"] == f"{want} of {n} claims shown"
+            page.select_option("#filter-verdict", "")
+            page.click("#summary tbody tr >> a >> nth=0")
+            assert page.evaluate("location.hash").startswith("#claim-toy-")
+            assert console == []
+        finally:
+            browser.close()

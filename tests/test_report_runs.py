@@ -167,8 +167,8 @@ def _grab(text: str, cls: str) -> list[tuple[dict, str]]:
 
 
 def _section(text: str, name: str) -> str:
-    start = text.index(f"<h2 id='{name}'>")
-    end = text.find("<h2 id=", start + 1)
+    start = text.index(f"<h3 id='{name}'>")
+    end = text.find("<h3 id=", start + 1)
     return text[start : end if end > 0 else len(text)]
 
 
@@ -188,7 +188,7 @@ def test_section_states_the_stored_counts(tmp_path, store, registry):
         f"{exp['failed']} failed — the claims below use the {exp['finished']} that finished "
         f"({exp['diverged']} of them diverged)"
     )
-    assert "<span class='badge'>incomplete</span>" in toy[: toy.index("</h2>")]
+    assert "<span class='badge'>incomplete</span>" in toy[: toy.index("</h3>")]
     # the clean study lost nothing: no warning, no badge
     clean = _section(text, "clean")
     assert _grab(clean, "runs-incomplete") == [] and "badge" not in clean

@@ -53,7 +53,8 @@ def test_quick_suite_writes_report(reference, tmp_path):
         pytest.skip("Debian's chromium is not installed")
     seen, console = inspect_report(report, tmp_path)
     assert console == [], console
-    assert seen["images"] == len(pngs) == seen["decoded"]
+    assert seen["svgs"] == len(pngs)  # every figure inline as SVG
+    assert seen["images"] == seen["decoded"]  # and any PNG fallback decodes
     assert seen["summaryRows"] == 1 + len(summary["claims"])
     assert seen["external"] == 0
 

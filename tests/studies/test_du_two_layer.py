@@ -154,7 +154,7 @@ def test_every_claim_consistent_on_satisfying_data(good):
     assert [f.name for f in res.figures] == ["loss", "pattern_changes", "distance"]
     assert all("du-2019-two-layer" in f.caption for f in res.figures)
     # the flips bound sqrt(2/pi) R with R measured is shown, not judged
-    assert len(res.context) == 3 and any("√(2/π) R" in c.label for c in res.context)
+    assert len(res.context) == 3 and any(r"\sqrt{2/\pi}\, R" in c.label for c in res.context)
 
 
 def test_every_claim_contradicted_on_violating_data():

@@ -158,10 +158,10 @@ def test_frames_and_context_against_a_hand_computation():
     assert len(frames["ntrf-digits"]) == len(gen.NOISES)  # seed 0's noise sweep only
     ctx = {c.label: c for c in gen.context(m)}
     slope = np.polyfit(np.log(clean["n"]), np.log(clean["bound_analytic"]), 1)[0]
-    value = ctx["digits: log-log slope in n of the NTK bound (noise 0)"].value
+    value = ctx["digits: log-log slope in $n$ of the NTK bound (noise 0)"].value
     assert value.startswith(f"{slope:.2f} ") and f"{slope:.2f}" == "-0.50"
     trivial = int((m["bound_analytic"] >= 1).sum())
-    bound_ctx = ctx["digits: NTK bound on the 0-1 test error (analytic Θ, constants 1)"]
+    bound_ctx = ctx[r"digits: NTK bound on the 0-1 test error (analytic $\Theta$, constants 1)"]
     assert f"≥ 1 at {trivial} of {len(m)} points" in bound_ctx.value
 
 

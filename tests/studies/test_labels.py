@@ -173,7 +173,7 @@ def test_context_shows_the_identity_and_the_bound_values():
     data = crafted()
     _, res = judged(data)
     ctx = {c.label: c for c in res.context}
-    ident = ctx["yᵀ(H^∞)⁻¹y against ‖y‖²/λ_min(H^∞)"]
+    ident = ctx[r"$y^\top (H^\infty)^{-1} y$ against $\|y\|^2 / \lambda_{\min}(H^\infty)$"]
     assert "1e+03" in ident.value and "identity" in ident.why  # ||y||^2 / lambda0 = 50 / 0.05
 
 

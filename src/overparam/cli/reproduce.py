@@ -85,20 +85,30 @@ def register(app: typer.Typer) -> None:
         store: Path = typer.Option(
             Path("overparam-results") / "results.sqlite", "--store", help="Results database."
         ),
-        out: Path | None = typer.Option(None, "--out", help="HTML file (default: beside store)."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Report file (default: report.html, .md or .json beside store)."
+        ),
         only: list[str] | None = typer.Option(None, "--only", help=ONLY_HELP),
+        fmt: str = typer.Option(
+            "html", "--format", help="html (the page), md (GitHub Markdown) or json."
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON summary."),
     ) -> None:
-        """Regenerate the HTML report from stored results, without training."""
+        """Regenerate the report (HTML, Markdown or JSON) from stored results, without
+        training."""
+        from overparam.report.formats import check_format, default_name
         from overparam.studies.registry import names
         from overparam.studies.reproduce import build_report
 
         with user_errors():
-            names(only)  # unknown study names first: they do not depend on the store
-            target = out or store.parent / "report.html"
+            names(only)  # unknown study names and formats first: they do not depend on the store
+            check_format(fmt)
+            target = out or store.parent / default_name(fmt)
             if target.is_dir():
-                raise ConfigError("out", str(target), "an HTML file path (this is a folder)")
-            result = build_report(store, target, only=only)
+                raise ConfigError(
+                    "out", str(target), "a file path for the report (this is a folder)"
+                )
+            result = build_report(store, target, only=only, fmt=fmt)
         if json_out:
             print_json(
                 {
@@ -117,10 +127,12 @@ def _print_claims(claims: list[dict], verdicts: dict[str, int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from overparam.report.text import plain
+
     counts = ", ".join(f"{v} {n}" for v, n in verdicts.items())
     table = Table(title=f"theory against measurement: {len(claims)} claims ({counts})")
     for col in ("study", "claim", "measured", "theory", "verdict"):
         table.add_column(col)
     for c in claims:
-        table.add_row(c["study"], c["text"], c["measured"], c["theory"], c["verdict"])
+        table.add_row(c["study"], plain(c["text"]), c["measured"], c["theory"], c["verdict"])
     Console().print(table)

@@ -158,8 +158,10 @@ def _exponent_claim(symbol: str, x: str, name: str) -> Claim:
     grid = GRID_DEEP if symbol == "L" else GRID_SHALLOW
     return Claim(
         f"exponent-{'phi' if symbol == '1/phi' else symbol}",
-        f"the critical width grows no faster in {symbol} than the width condition "
-        f"m = Ω(n^8 L^12 log³m / φ^4) (tolerance: its log³m factor)",
+        "the critical width grows no faster in $"
+        + {"1/phi": r"1/\phi"}.get(symbol, symbol)
+        + r"$ than the width condition $m = \Omega(n^8 L^{12} \log^3 m / \phi^4)$ "
+        r"(tolerance: its $\log^3 m$ factor)",
         cite=THM,
         quantity="critical_width",
         test=Slope(float(p), round(tol, 2), kind="at_most", x=x, grid=grid),
@@ -292,12 +294,13 @@ def theory_context(tp: pd.DataFrame) -> list[Context]:
         value += f" ({cens} censored: upper bounds)" if cens else ""
         out.append(
             Context(
-                f"{label}: width (constants 1, log³m solved) / measured critical width",
+                rf"{label}: width (constants 1, $\log^3 m$ solved) / measured critical width",
                 value,
                 cite=cite,
                 why=(
-                    f"the theory's width is at least 10^{theory_min:.1f} at every point, above "
-                    f"any width this grid can measure (< {top:.0f}): no outcome could exceed it"
+                    f"the theory's width is at least $10^{{{theory_min:.1f}}}$ at every point, "
+                    f"above any width this grid can measure ($< {top:.0f}$): no outcome could "
+                    "exceed it"
                 ),
             )
         )
@@ -362,11 +365,23 @@ def _dashed(ax, xs, slope: float, anchor: tuple[float, float], label: str, color
     ax.plot(xs, anchor[1] * (xs / anchor[0]) ** slope, ls="--", lw=1.2, color=color, label=label)
 
 
+#: Each sweep's variable in mathtext (theory-line labels and axis labels).
+MATH = {"n": "n", "L": "L", "1/phi": r"(1/\phi)"}
+
+
 def figure_scaling(sw: pd.DataFrame, pw: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, THEORY, loglog, mean_band, new_figure, plot_band
+    from overparam.studies.plots import (
+        COLORS,
+        THEORY,
+        loglog,
+        mean_band,
+        new_figure,
+        place_legend,
+        plot_band,
+    )
     from overparam.theory import theory_exponents
 
-    fig, axes = new_figure(3, width=4.0)
+    fig, axes = new_figure(3)
     exps = {p: theory_exponents(p) for _, p, _, _ in THEORIES}
     n0, l0, p0 = BASE
     for ax, (symbol, col, name) in zip(axes, SYMBOLS, strict=True):
@@ -378,7 +393,7 @@ def figure_scaling(sw: pd.DataFrame, pw: pd.DataFrame) -> FigureSpec:
         plot_band(ax, mean_band(seeds, col, "critical_width"), col, label="per seed (band)",
                   color=COLORS[0], marker=".")  # fmt: skip
         x, y = pts[col].to_numpy(float), pts["critical_width"].to_numpy(float)
-        ax.plot(x, y, marker="o", ms=5, color=COLORS[1], label=f">= {SUCCESS:.0%} of seeds")
+        ax.plot(x, y, marker="o", ms=5, color=COLORS[1], label=f"$\\geq$ {SUCCESS:.0%} of seeds")
         cens = pts["censored"].to_numpy(bool)
         if cens.any():
             ax.scatter(x[cens], y[cens], marker="^", s=50, color=COLORS[3], zorder=3,
@@ -389,19 +404,20 @@ def figure_scaling(sw: pd.DataFrame, pw: pd.DataFrame) -> FigureSpec:
             ("allen-zhu-2019", COLORS[2], "Allen-Zhu"),
         ):
             p = exps[paper][name]
-            _dashed(ax, x, p, anchor, f"{symbol}^{p:g} ({who})", color)
+            _dashed(ax, x, p, anchor, f"${MATH[symbol]}^{{{p:g}}}$ ({who})", color)
         top = 4.0 * max(float(np.nanmax(pts["width_max"])), float(np.nanmax(y)))
         ax.set_ylim(0.5 * float(pts["width_min"].min()), top)
-        fixed = {"n": f"L={l0}, phi={p0:g}", "L": f"n={n0}, phi={p0:g}",
-                 "1/phi": f"n={n0}, L={l0}"}[symbol]  # fmt: skip
-        xlabel = {"n": "n (samples)", "L": "L (hidden layers)", "1/phi": "1 / phi"}[symbol]
-        loglog(ax, xlabel, "critical width m", fixed)
+        fixed = {"n": f"$L={l0}$, $\\phi={p0:g}$", "L": f"$n={n0}$, $\\phi={p0:g}$",
+                 "1/phi": f"$n={n0}$, $L={l0}$"}[symbol]  # fmt: skip
+        xlabel = {"n": "$n$ (samples)", "L": "$L$ (hidden layers)", "1/phi": r"$1/\phi$"}[symbol]
+        loglog(ax, xlabel, "critical width $m$", fixed)
         _plain_ticks(ax, x)
-        ax.legend(loc="upper left", fontsize=7)
+        place_legend(ax, loc="upper left")
     return FigureSpec(
         "critical_width_scaling",
-        "Measured critical width (smallest grid width from which GD reaches 1% of L(0) within "
-        f"{STEPS} steps for every larger width) against n, L and 1/phi, log-log. Band: geometric "
+        "Measured critical width (smallest grid width from which GD reaches 1% of $L(0)$ "
+        f"within {STEPS} steps for every larger width) against $n$, $L$ and "
+        r"$1/\phi$, log-log. Band: geometric "
         "mean and range over seeds; dashed: the exponents of the sufficient widths of "
         "[zou-gu-2019, Theorem 3.3] and of [allen-zhu-2019] ([zou-gu-2019, Table 1]), anchored "
         "at the first point (the y-axis is clipped to the grid, so they leave the panel).",
@@ -410,11 +426,11 @@ def figure_scaling(sw: pd.DataFrame, pw: pd.DataFrame) -> FigureSpec:
 
 
 def figure_theory_practice(tp: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, new_figure
+    from overparam.studies.plots import COLORS, new_figure, place_legend
 
-    fig, (ax,) = new_figure(width=7.0)
+    fig, (ax,) = new_figure()
     xs = np.arange(len(tp))
-    labels = [f"n={r.n}\nL={r.depth}\nφ={r.phi:g}" for r in tp.itertuples()]
+    labels = [f"$n={r.n}$\n$L={r.depth}$\n$\\phi={r.phi:g}$" for r in tp.itertuples()]
     measured = np.log10(_capped(tp)["critical_width"].to_numpy(float))
     ax.scatter(xs, measured, marker="o", color=COLORS[1], label="measured critical width", zorder=3)
     cens = tp["censored"].to_numpy(bool)
@@ -424,34 +440,34 @@ def figure_theory_practice(tp: pd.DataFrame) -> FigureSpec:
     for j, (_, paper, label, _) in enumerate(THEORIES):
         ax.scatter(xs, tp[f"{paper}_log10"], marker=("s", "D")[j], color=("0.3", COLORS[2])[j],
                    label=f"{label} (constants 1)")  # fmt: skip
-    ax.set_xticks(xs, labels, fontsize=7)
-    ax.set_ylabel("log10 width m")
-    ax.set_title("theory / practice: required width (log10) at each point")
-    ax.legend(loc="upper left")
+    ax.set_xticks(xs, labels)
+    ax.set_ylabel(r"$\log_{10}$ width $m$")
+    ax.set_title(r"theory / practice: required width ($\log_{10}$) at each point")
+    place_legend(ax, loc="upper left")
     return FigureSpec(
         "critical_width_theory_practice",
         "Absolute widths: the measured critical width against the widths of "
         "[zou-gu-2019, Theorem 3.3] and [allen-zhu-2019] (via [zou-gu-2019, Table 1]) computed "
-        "by the bounds calculator with every hidden constant 1 at the same (n, L, phi); the "
-        "vertical gap is log10(theory / practice).",
+        r"by the bounds calculator with every hidden constant 1 at the same $(n, L, \phi)$; the "
+        r"vertical gap is $\log_{10}(\text{theory} / \text{practice})$.",
         fig,
     )
 
 
 def figure_success(table: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, new_figure
+    from overparam.studies.plots import COLORS, new_figure, place_legend
 
-    fig, (ax,) = new_figure(width=6.0)
+    fig, (ax,) = new_figure()
     rate = table.groupby([*POINT, "width"])["converged"].mean().reset_index()
     for i, ((n, depth, phi), g) in enumerate(rate.groupby(POINT)):
         ax.plot(g["width"], g["converged"], marker="o", ms=3, color=COLORS[i % len(COLORS)],
-                label=f"n={n}, L={depth}, φ={phi:g}")  # fmt: skip
+                label=f"$n={n}$, $L={depth}$, $\\phi={phi:g}$")  # fmt: skip
     ax.axhline(SUCCESS, color="0.5", lw=0.8, ls=":")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("width m")
-    ax.set_ylabel("fraction of seeds reaching 1% of L(0)")
+    ax.set_xlabel("width $m$")
+    ax.set_ylabel("fraction of seeds reaching 1% of $L(0)$")
     ax.set_title("success rate against width")
-    ax.legend(loc="lower right", ncol=2, fontsize=6)
+    place_legend(ax, loc="lower right", ncols=2)
     return FigureSpec(
         "critical_width_success",
         f"Fraction of seeds that reach 1% of the initial loss within {STEPS} GD steps, against "
@@ -463,15 +479,15 @@ def figure_success(table: pd.DataFrame) -> FigureSpec:
 
 STUDY = Study(
     name=NAME,
-    title="Critical width against n, L and 1/phi: measured exponents and theory / practice",
+    title=r"Critical width against $n$, $L$ and $1/\phi$: measured exponents and theory / practice",
     cites=("zou-gu-2019", "allen-zhu-2019"),
     description=(
-        "The smallest width from which GD (zou-gu, lr = auto) reaches 1% of its initial loss "
-        f"within {STEPS} steps (per seed; for at least {SUCCESS:.0%} of the seeds per point), on "
-        "close-pair sphere data, along three sweeps through n = 16, L = 1, phi = 0.4, on a "
-        "doubling width grid; exponents judged against the sufficient width of Zou & Gu "
-        "(Theorem 3.3) with the grid-resolution rule, and the bounds calculator's absolute "
-        "widths shown beside them."
+        "The smallest width from which GD (`zou-gu`, `lr = auto`) reaches 1% of its initial "
+        f"loss within {STEPS} steps (per seed; for at least {SUCCESS:.0%} of the seeds per "
+        r"point), on close-pair sphere data, along three sweeps through $n = 16$, $L = 1$, "
+        r"$\phi = 0.4$, on a doubling width grid; exponents judged against the sufficient width "
+        "of Zou & Gu [zou-gu-2019, Theorem 3.3] with the grid-resolution rule, and the bounds "
+        "calculator's absolute widths shown beside them."
     ),
     claims=CLAIMS,
     plan=plan,

@@ -96,14 +96,19 @@ def plan(scale: Scale) -> list[SweepSpec]:
 
 # -- claims ------------------------------------------------------------------------------------
 
-_RATE = "iterations to 1% of L(0) at the largest width grow at most like H^2 (poly(H))"
-_WIDTH_FC = "the width the fully connected net needs grows with depth (2^O(H) of Theorem 5.1)"
-_WIDTH_RES = "the width the ResNet needs does not grow with depth (poly(H) of Theorem 6.1)"
+_RATE = (
+    r"iterations to 1% of $L(0)$ at the largest width grow at most like $H^2$ ($\mathrm{poly}(H)$)"
+)
+_WIDTH_FC = "the width the fully connected net needs grows with depth ($2^{O(H)}$ of Theorem 5.1)"
+_WIDTH_RES = (
+    r"the width the ResNet needs does not grow with depth ($\mathrm{poly}(H)$ of Theorem 6.1)"
+)
 
 CLAIMS = (
     Claim(
         "norms-fc",
-        f"the fully connected ReLU net's forward-norm spread grows with H at fixed m={NORM_WIDTH}",
+        "the fully connected ReLU net's forward-norm spread grows with $H$ at fixed "
+        f"$m={NORM_WIDTH}$",
         cite="allen-zhu-2019, Lemma 7.1",
         quantity="norm_spread",
         test=Monotone("increasing", x="depth", min_points=3),
@@ -111,7 +116,8 @@ CLAIMS = (
     ),
     Claim(
         "norms-resnet",
-        f"the ResNet's forward-norm spread stays bounded in H (m={NORM_WIDTH}, smooth σ)",
+        rf"the ResNet's forward-norm spread stays bounded in $H$ ($m={NORM_WIDTH}$, "
+        r"smooth $\sigma$)",
         cite="du-2019-deep, Section 6",
         quantity="norm_spread",
         test=Slope(0.0, 0.1, kind="at_most", x="depth"),
@@ -119,7 +125,7 @@ CLAIMS = (
     ),
     Claim(
         "width-fc",
-        _WIDTH_FC + " (smooth σ)",
+        _WIDTH_FC + r" (smooth $\sigma$)",
         cite=THM_FC,
         quantity="width_needed",
         test=Monotone("increasing", x="depth", min_points=3),
@@ -135,7 +141,7 @@ CLAIMS = (
     ),
     Claim(
         "width-resnet",
-        _WIDTH_RES + " (smooth σ)",
+        _WIDTH_RES + r" (smooth $\sigma$)",
         cite=THM_RES,
         quantity="width_needed",
         test=Slope(0.0, 0.1, kind="at_most", x="depth", grid=GRID),
@@ -151,7 +157,7 @@ CLAIMS = (
     ),
     Claim(
         "iterations-resnet",
-        "ResNet: " + _RATE + " (smooth σ)",
+        "ResNet: " + _RATE + r" (smooth $\sigma$)",
         cite=THM_RES,
         quantity="steps",
         test=Slope(2.0, 0.25, kind="at_most", x="depth"),
@@ -167,7 +173,8 @@ CLAIMS = (
     ),
     Claim(
         "gram-resnet",
-        "λ_min of the ResNet's Gram K^(H) falls like H^-2 (its (c_res/H)^2 factor)",
+        r"$\lambda_{\min}$ of the ResNet's Gram $K^{(H)}$ falls like $H^{-2}$ "
+        r"(its $(c_{\mathrm{res}}/H)^2$ factor)",
         cite="du-2019-deep, Definition 6.1",
         quantity="lambda_min",
         test=Slope(-2.0, 0.25, kind="equal", x="depth"),
@@ -324,11 +331,11 @@ def gram_context(grams: pd.DataFrame) -> list[Context]:
     lo, hi = fc.iloc[0], fc.iloc[-1]
     return [
         Context(
-            "λ_min of the fully connected K^(H) (ReLU)",
+            r"$\lambda_{\min}$ of the fully connected $K^{(H)}$ (ReLU)",
             f"{lo['lambda_min']:.3g} at H={int(lo['depth'])} -> {hi['lambda_min']:.3g} at "
             f"H={int(hi['depth'])}",
             cite="du-2019-deep, Definition 5.1",
-            why="shown beside the ResNet's H^-2: the theorem states no shape in H for it",
+            why="shown beside the ResNet's $H^{-2}$: the theorem states no shape in $H$ for it",
         )
     ]
 
@@ -338,10 +345,10 @@ def gram_context(grams: pd.DataFrame) -> list[Context]:
 
 def depth_axis(ax) -> None:
     """Log-2 depth axis labelled 2, 4, 8, ... (plain numbers, no minor labels)."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import NullFormatter
 
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
@@ -354,7 +361,7 @@ def _series(df: pd.DataFrame):
 
 
 def figure_width(wn: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, new_figure
+    from overparam.studies.plots import COLORS, new_figure, place_legend
 
     cap = 2.0 * WIDTHS[-1]
     fig, (ax,) = new_figure()
@@ -368,13 +375,13 @@ def figure_width(wn: pd.DataFrame) -> FigureSpec:
         if cens.any():
             ax.scatter(sub["depth"][cens], shown[cens], marker="^", s=40, color=color)
     ax.set_yscale("log", base=2)
-    ax.set_xlabel("depth H")
+    ax.set_xlabel("depth $H$")
     ax.set_ylabel("smallest width that trains")
     ax.set_title("width needed vs depth (du parameterization)")
-    ax.legend(fontsize=7)
+    place_legend(ax)
     return FigureSpec(
         "depth_width_needed",
-        "Smallest width (of the grid 16..128) from which GD reaches 1% of L(0) for every seed, "
+        "Smallest width (of the grid 16..128) from which GD reaches 1% of $L(0)$ for every seed, "
         "against depth: fully connected (solid) vs ResNet (dashed), per activation "
         "[du-2019-deep, Theorems 5.1 and 6.1; ReLU is outside their Condition 3.1]. Linear "
         "depth axis, log width: an exponential is a straight line. Triangles: no width of the "
@@ -384,7 +391,7 @@ def figure_width(wn: pd.DataFrame) -> FigureSpec:
 
 
 def figure_iterations(it: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, THEORY, loglog, new_figure
+    from overparam.studies.plots import COLORS, THEORY, loglog, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     med = it.groupby(["arch", "activation", "depth"])["steps"].median().reset_index()
@@ -395,41 +402,41 @@ def figure_iterations(it: pd.DataFrame) -> FigureSpec:
     if len(res):
         x0, y0 = float(res["depth"].iloc[0]), float(res["steps"].iloc[0])
         xs = np.asarray(sorted(med["depth"].unique()), float)
-        ax.plot(xs, y0 * (xs / x0) ** 2, label="H^2 (a polynomial reference)", **THEORY)
-    loglog(ax, "depth H", "steps to 1% of L(0)", f"iterations at width {WIDTHS[-1]}")
+        ax.plot(xs, y0 * (xs / x0) ** 2, label="$H^2$ (a polynomial reference)", **THEORY)
+    loglog(ax, "depth $H$", "steps to 1% of $L(0)$", f"iterations at width $m = {WIDTHS[-1]}$")
     depth_axis(ax)
-    ax.legend(fontsize=7)
+    place_legend(ax)
     return FigureSpec(
         "depth_iterations",
-        "Median GD steps (lr = auto) to reach 1% of the initial loss at the largest width, "
-        "against depth [du-2019-deep, Theorem 6.1: poly(H) for the ResNet]; dashed: H^2.",
+        "Median GD steps (`lr = auto`) to reach 1% of the initial loss at the largest width, "
+        r"against depth [du-2019-deep, Theorem 6.1: $\mathrm{poly}(H)$ for the ResNet]; "
+        "dashed: $H^2$.",
         fig,
     )
 
 
 def figure_norms(norms: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, loglog, new_figure
+    from overparam.studies.plots import COLORS, loglog, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     for i, arch, act, sub in _series(norms):
         ax.plot(sub["depth"], sub["norm_spread"], marker="o", ms=4, color=COLORS[i % len(COLORS)],
                 label=f"{arch}, {act}", ls="-" if arch == "fc" else "--")  # fmt: skip
-    loglog(
-        ax, "depth H", "max / min of ||x^(H)|| / ||x||", f"forward norms at init, m = {NORM_WIDTH}"
-    )
+    ylabel = r"$\max\,/\,\min$ of $\|x^{(H)}\| \,/\, \|x\|$"
+    loglog(ax, "depth $H$", ylabel, f"forward norms at init, $m = {NORM_WIDTH}$")
     depth_axis(ax)
-    ax.legend(fontsize=7)
+    place_legend(ax)
     return FigureSpec(
         "depth_norms",
         "Spread of the last hidden layer's norm over inputs and init seeds, against depth: the "
-        "ResNet's stays O(1) [du-2019-deep, Section 6], the fully connected net's log-norm drifts "
-        "with variance O(H/m) [allen-zhu-2019, Lemma 7.1 needs m >> L].",
+        "ResNet's stays $O(1)$ [du-2019-deep, Section 6], the fully connected net's log-norm "
+        r"drifts with variance $O(H/m)$ [allen-zhu-2019, Lemma 7.1 needs $m \gg L$].",
         fig,
     )
 
 
 def figure_gram(grams: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, THEORY, loglog, new_figure
+    from overparam.studies.plots import COLORS, THEORY, loglog, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     for i, arch in enumerate(ARCHS):
@@ -439,15 +446,15 @@ def figure_gram(grams: pd.DataFrame) -> FigureSpec:
     if len(res):
         x0, y0 = float(res["depth"].iloc[0]), float(res["lambda_min"].iloc[0])
         xs = res["depth"].to_numpy(float)
-        ax.plot(xs, y0 * (xs / x0) ** -2.0, label="H^-2 (Definition 6.1)", **THEORY)
-    loglog(ax, "depth H", "lambda_min(K^(H))", "Du et al.'s Gram matrices (ReLU)")
+        ax.plot(xs, y0 * (xs / x0) ** -2.0, label="$H^{-2}$ (Definition 6.1)", **THEORY)
+    loglog(ax, "depth $H$", r"$\lambda_{\min}(K^{(H)})$", "Du et al.'s Gram matrices (ReLU)")
     depth_axis(ax)
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(
         "depth_gram",
-        "Smallest eigenvalue of Du et al.'s infinite-width ReLU Gram K^(H) on the study's inputs: "
-        "fully connected (Definition 5.1, eq. (7)) and ResNet (Definition 6.1, with its "
-        "(c_res/H)^2 factor; dashed: H^-2) [du-2019-deep, Definition 6.1].",
+        "Smallest eigenvalue of Du et al.'s infinite-width ReLU Gram $K^{(H)}$ on the study's "
+        "inputs: fully connected (Definition 5.1, eq. (7)) and ResNet (Definition 6.1, with its "
+        r"$(c_{\mathrm{res}}/H)^2$ factor; dashed: $H^{-2}$) [du-2019-deep, Definition 6.1].",
         fig,
     )
 
@@ -457,11 +464,11 @@ STUDY = Study(
     title="Depth: fully connected vs ResNet (exponential vs polynomial)",
     cites=("du-2019-deep", "allen-zhu-2019"),
     description=(
-        f"Du et al.'s fully connected network and ResNet (n={N}, d={D}, Gaussian labels, all "
-        "layers trained) with tanh (Condition 3.1) and with ReLU (outside it), "
-        f"trained by GD (lr = auto) to 1% of L(0) on the width grid {WIDTHS[0]}..{WIDTHS[-1]}: "
-        "the width needed and the iterations against depth; at init, forward-norm spreads and "
-        "lambda_min of Du et al.'s Gram K^(H)."
+        f"Du et al.'s [du-2019-deep] fully connected network and ResNet ($n={N}$, $d={D}$, "
+        "Gaussian labels, all layers trained) with tanh (Condition 3.1) and with ReLU (outside "
+        f"it), trained by GD (`lr = auto`) to 1% of $L(0)$ on the width grid "
+        f"{WIDTHS[0]}..{WIDTHS[-1]}: the width needed and the iterations against depth; at "
+        r"init, forward-norm spreads and $\lambda_{\min}$ of Du et al.'s Gram $K^{(H)}$."
     ),
     claims=CLAIMS,
     plan=plan,

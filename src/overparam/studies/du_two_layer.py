@@ -176,7 +176,8 @@ def measure(scale: Scale) -> pd.DataFrame:
 CLAIMS = (
     Claim(
         "rate",
-        "GD converges linearly: L_k ≤ (1 − ηλ₀/2)^k L_0, λ₀ = λ_min(2H^∞)",
+        r"GD converges linearly: $L_k \le (1 - \eta\lambda_0/2)^k L_0$, "
+        r"$\lambda_0 = \lambda_{\min}(2H^\infty)$",
         cite=THM,
         quantity="loss",
         test=Rate(rho="rho"),
@@ -184,8 +185,9 @@ CLAIMS = (
     ),
     Claim(
         "faster-with-width",
-        f"wider networks converge faster: steps to L ≤ {TARGET:g} L_0, in units of the "
-        "rate's time constant 2/(ηλ₀), decrease with m",
+        f"wider networks converge faster: steps to $L \\le 10^{{{math.log10(TARGET):g}}} L_0$, "
+        "in units of the "
+        r"rate's time constant $2/(\eta\lambda_0)$, decrease with $m$",
         cite="du-2019-two-layer, Section 5 (Figure 1a)",
         quantity="steps_scaled",
         test=Monotone("decreasing", x="width"),
@@ -193,7 +195,7 @@ CLAIMS = (
     ),
     Claim(
         "flips-slope",
-        "the fraction of changed activation patterns is O(m^(−1/2))",
+        "the fraction of changed activation patterns is $O(m^{-1/2})$",
         cite=FLIPS,
         quantity="flip_fraction",
         test=Slope(-0.5, 0.1, kind="at_most"),
@@ -201,7 +203,7 @@ CLAIMS = (
     ),
     Claim(
         "distance-slope",
-        "max_r ‖w_r(k) − w_r(0)‖ / max_r |a_r'| is O(m^(−1/2))",
+        r"$\max_r \|w_r(k) - w_r(0)\| / \max_r |a_r'|$ is $O(m^{-1/2})$",
         cite=RADIUS,
         quantity="distance_per_a",
         test=Slope(-0.5, 0.1, kind="at_most"),
@@ -209,7 +211,8 @@ CLAIMS = (
     ),
     Claim(
         "distance-bound",
-        "every neuron stays within R' = 4 √n max_r|a_r'| ‖y − u(0)‖ / (√m λ₀)",
+        r"every neuron stays within "
+        r"$R' = 4 \sqrt{n} \max_r |a_r'| \|y - u(0)\| / (\sqrt{m} \lambda_0)$",
         cite=RADIUS,
         quantity="max_distance",
         test=Ratio(bound="R_prime"),
@@ -286,11 +289,11 @@ def _context(t: pd.DataFrame) -> list[Context]:
         lam = t["lambda0"].dropna()
         out.append(
             Context(
-                "λ₀ = λ_min(2H^∞) on each data seed",
+                r"$\lambda_0 = \lambda_{\min}(2H^\infty)$ on each data seed",
                 f"{lam.min():.4g} .. {lam.max():.4g}",
                 cite="du-2019-two-layer, Theorem 3.1",
-                why="a Gram matrix is positive semi-definite by construction; its λ_min sets the "
-                "rate ρ = 1 − ηλ₀/2 judged above",
+                why=r"a Gram matrix is positive semi-definite by construction; its "
+                r"$\lambda_{\min}$ sets the rate $\rho = 1 - \eta\lambda_0/2$ judged above",
             )
         )
     if {"flip_fraction", "flip_bound"} <= set(t.columns):
@@ -298,11 +301,13 @@ def _context(t: pd.DataFrame) -> list[Context]:
         if not r.empty:
             out.append(
                 Context(
-                    "changed patterns / (√(2/π) R), R the measured max_r ‖w_r(k) − w_r(0)‖",
+                    r"changed patterns / $(\sqrt{2/\pi}\, R)$, $R$ the measured "
+                    r"$\max_r \|w_r(k) - w_r(0)\|$",
                     f"max {r.max():.3g} over {len(r)} runs",
                     cite=FLIPS,
-                    why="with R the measured distance the count is bounded by construction (a "
-                    "pattern flips only if |w_r(0)ᵀx_i| ≤ R); the Gaussian step is tight",
+                    why="with $R$ the measured distance the count is bounded by construction "
+                    r"(a pattern flips only if $|w_r(0)^\top x_i| \le R$); the Gaussian step is "
+                    "tight",
                 )
             )
     if "max_distance" in t:
@@ -317,11 +322,12 @@ def _context(t: pd.DataFrame) -> list[Context]:
             )
             out.append(
                 Context(
-                    "raw max_r ‖w_r(k) − w_r(0)‖ against m (Figure 1c's quantity), log-log slope",
+                    r"raw $\max_r \|w_r(k) - w_r(0)\|$ against $m$ (Figure 1c's quantity), "
+                    "log-log slope",
                     f"{fit.slope:.3f} [{fit.low:.3f}, {fit.high:.3f}]",
                     cite="du-2019-two-layer, Section 5 (Figure 1c)",
-                    why="with Gaussian a_r it carries max_r |a_r'| ~ √(2 log m); the claim judges "
-                    "the distance divided by it",
+                    why=r"with Gaussian $a_r$ it carries $\max_r |a_r'| \sim \sqrt{2 \log m}$; "
+                    "the claim judges the distance divided by it",
                 )
             )
     return out
@@ -372,6 +378,7 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
         loglog,
         mean_band,
         new_figure,
+        place_legend,
         plot_band,
         theory_through,
     )
@@ -386,51 +393,52 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
                 ax,
                 mean_band(curves[curves["width"] == w], "step", "ratio"),
                 "step",
-                label=f"m={w}",
+                label=f"$m={w}$",
                 color=color[w],
                 marker="",
             )
         if "rho" in t and t["rho"].notna().any():
             rho = float(t["rho"].max())
             steps = np.arange(int(curves["step"].max()) + 1)
-            ax.plot(steps, rho**steps, label="(1 - ηλ₀/2)^k, Thm 4.1 (slowest seed)",
+            ax.plot(steps, rho**steps, label=r"$(1 - \eta\lambda_0/2)^k$ (Thm 4.1, slowest seed)",
                     linestyle="--", color="0.3", linewidth=1.2)  # fmt: skip
         ax.set_yscale("log")
-        ax.set_xlabel("GD step k")
-        ax.set_ylabel("L_k / L_0")
-        ax.set_title(f"two-layer relu, n={N}, d={D}")
-        ax.legend(loc="best")
+        ax.set_xlabel("GD step $k$")
+        ax.set_ylabel("$L_k / L_0$")
+        ax.set_title(f"two-layer ReLU, $n={N}$, $d={D}$")
+        place_legend(ax)
         figures.append(
             FigureSpec(
                 "loss",
-                "Training loss of GD on the first layer of a two-layer relu net (output weights "
-                "fixed), one step size eta = 1/lambda_max(2H^inf) for every width, as in "
-                "[du-2019-two-layer, Section 5, Figure 1a]; lines are geometric means over seeds, "
-                "bands the min-max. The dashed curve is Theorem 4.1's guaranteed rate "
-                "(1 - eta lambda_0/2)^k with lambda_0 = lambda_min(2H^inf).",
+                "Training loss of GD on the first layer of a two-layer ReLU net (output weights "
+                r"fixed), one step size $\eta = 1/\lambda_{\max}(2H^\infty)$ for every width, as "
+                "in [du-2019-two-layer, Section 5, Figure 1a]; lines are geometric means over "
+                "seeds, bands the min-max. The dashed curve is Theorem 4.1's guaranteed rate "
+                r"$(1 - \eta\lambda_0/2)^k$ with $\lambda_0 = \lambda_{\min}(2H^\infty)$.",
                 fig,
             )
         )
 
     panels = [
         ("flips", "fraction", "flip_fraction", "fraction of patterns changed"),
-        ("movement", "max_row", "max_distance", "max_r ||w_r(k) - w_r(0)||"),
+        ("movement", "max_row", "max_distance", r"$\max_r \|w_r(k) - w_r(0)\|$"),
     ]
     captions = {
         "flip_fraction": (
             "pattern_changes",
-            "Fraction of relu activation patterns 1{w_r^T x_i >= 0} changed since init, over "
-            "training (left) and its maximum against m (right, log-log), as in "
-            "[du-2019-two-layer, Section 5, Figure 1b]. Dashed: slope -1/2, the rate of the "
-            "Lemma 3.2 argument (a pattern flips only if |w_r(0)^T x_i| <= R, R ~ m^(-1/2)); "
-            "dotted: the fitted slope; bands: min-max over seeds.",
+            r"Fraction of ReLU activation patterns $\mathbb{1}\{w_r^\top x_i \ge 0\}$ changed "
+            "since init, over training (left) and its maximum against $m$ (right, log-log), as "
+            "in [du-2019-two-layer, Section 5, Figure 1b]. Dashed: slope $-1/2$, the rate of the "
+            r"Lemma 3.2 argument (a pattern flips only if $|w_r(0)^\top x_i| \le R$, "
+            r"$R \sim m^{-1/2}$); dotted: the fitted slope; bands: min-max over seeds.",
         ),
         "max_distance": (
             "distance",
-            "Largest distance of a neuron from its init, max_r ||w_r(k) - w_r(0)||, in Du et al.'s "
-            "units (w_r(0) ~ N(0, I)), over training (left) and against m (right), as in "
-            "[du-2019-two-layer, Section 5, Figure 1c]. Dashed grey: slope -1/2; dash-dot: the "
-            "proof's radius R' = 4 sqrt(n) max|a_r| ||y - u(0)|| / (sqrt(m) lambda_0) "
+            r"Largest distance of a neuron from its init, $\max_r \|w_r(k) - w_r(0)\|$, in Du et "
+            r"al.'s units ($w_r(0) \sim \mathcal{N}(0, I)$), over training (left) and against $m$ "
+            "(right), as in [du-2019-two-layer, Section 5, Figure 1c]. Dashed grey: slope "
+            "$-1/2$; dash-dot: the "
+            r"proof's radius $R' = 4 \sqrt{n} \max_r |a_r| \|y - u(0)\| / (\sqrt{m} \lambda_0)$ "
             "(Lemma 4.1 / Corollary 4.1); dotted: the fitted slope.",
         ),
     }
@@ -443,26 +451,26 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
         fig, (left, right) = new_figure(2)
         for w in widths:
             sub = traj[(traj["width"] == w) & (traj["step"] > 0)]
-            plot_band(left, mean_band(sub, "step", "value"), "step", label=f"m={w}",
+            plot_band(left, mean_band(sub, "step", "value"), "step", label=f"$m={w}$",
                       color=color[w], marker="")  # fmt: skip
         left.set_xscale("log")
         left.set_yscale("log")
-        left.set_xlabel("GD step k")
+        left.set_xlabel("GD step $k$")
         left.set_ylabel(ylabel)
-        left.legend(loc="best")
+        place_legend(left)
         stats = mean_band(t, "width", col)
         plot_band(right, stats, "width", label="measured", color=COLORS[0])
-        theory_through(right, stats, "width", -0.5, label="theory: m^(-1/2)")
+        theory_through(right, stats, "width", -0.5, label="theory: $m^{-1/2}$")
         if col == "max_distance" and "R_prime" in t:
             rp = mean_band(t, "width", "R_prime")
             right.plot(rp["width"], rp["mean"], linestyle="-.", color="0.3", marker="s", ms=3,
-                       label="R' (Cor. 4.1)")  # fmt: skip
+                       label="$R'$ (Cor. 4.1)")  # fmt: skip
         fit = _fit_line(t, col)
         if fit is not None:
             fitted_line(right, widths, fit.slope, fit.intercept, color=COLORS[0],
                         label=f"fit: slope {fit.slope:.2f}")  # fmt: skip
-        loglog(right, "width m", ylabel)
-        right.legend(loc="best")
+        loglog(right, "width $m$", ylabel)
+        place_legend(right)
         name, caption = captions[col]
         figures.append(FigureSpec(name, caption, fig))
     return figures
@@ -470,14 +478,15 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
 
 STUDY = Study(
     name=NAME,
-    title="Two-layer relu net (Du et al. 2019, Section 5): loss, pattern changes, distance",
+    title="Two-layer ReLU net of Du et al. [du-2019-two-layer]: loss, pattern changes, distance",
     cites=("du-2019-two-layer",),
     description=(
-        "Full-batch GD on the first layer of f(x) = sqrt(2/m) a^T relu(W x) (a fixed), "
-        f"n={N} unit inputs in d={D}, Gaussian labels, one step size for every width, float64. "
-        "Loss curves against Theorem 4.1's rate, steps to convergence against m, and the "
-        "fraction of activation patterns changed and the largest neuron distance against m, "
-        "against the m^(-1/2) of the proof and its explicit radius R'."
+        r"Full-batch GD on the first layer of $f(x) = \sqrt{2/m}\, a^\top \mathrm{relu}(W x)$ "
+        f"($a$ fixed), $n={N}$ unit inputs in $d={D}$, Gaussian labels, one step size for every "
+        "width, float64 [du-2019-two-layer, Section 5]. Loss curves against Theorem 4.1's rate, "
+        "steps to convergence against $m$, and the fraction of activation patterns changed and "
+        "the largest neuron distance against $m$, against the $m^{-1/2}$ of the proof and its "
+        "explicit radius $R'$."
     ),
     claims=CLAIMS,
     plan=plan,

@@ -216,7 +216,7 @@ def _claims_for(data: str) -> list[Claim]:
     out = [
         Claim(
             f"bound-noise-{data}-{kind}",
-            f"{data}: the NTK bound ({kind} Θ) increases with label noise",
+            rf"{data}: the NTK bound ({kind} $\Theta$) increases with label noise",
             cite=COR,
             quantity=f"bound_{kind}",
             test=Monotone("increasing", x="noise"),
@@ -226,7 +226,8 @@ def _claims_for(data: str) -> list[Claim]:
     out += [
         Claim(
             f"random-labels-{data}",
-            f"{data}: yᵀΘ⁻¹y is larger for random labels (noise 1) than for true labels",
+            f"{data}: "
+            r"$y^\top \Theta^{-1} y$ is larger for random labels (noise 1) than for true labels",
             cite=COR,
             quantity="complexity_random",
             test=Fraction(1.0, other="complexity_true", op=">", min_defined=1),
@@ -241,7 +242,9 @@ def _claims_for(data: str) -> list[Claim]:
         ),
         Claim(
             f"bound-above-{data}",
-            f"{data}: E[test error] ≤ L√(yᵀΘ⁻¹y/n) + √(log(1/δ)/n) (constants 1)",
+            f"{data}: "
+            r"$\mathbb{E}[\text{test error}] \le L \sqrt{y^\top \Theta^{-1} y / n} "
+            r"+ \sqrt{\log(1/\delta) / n}$ (constants 1)",
             cite=COR,
             quantity="expected_test_error",
             test=Ratio(bound="bound_analytic", trivial=1.0),
@@ -249,7 +252,9 @@ def _claims_for(data: str) -> list[Claim]:
         ),
         Claim(
             f"ntrf-{data}",
-            f"{data}: E[test error] ≤ 4·(best NTRF loss) + LR/√n + √(log(1/δ)/n) (constants 1)",
+            f"{data}: "
+            r"$\mathbb{E}[\text{test error}] \le 4 \cdot (\text{best NTRF loss}) + LR/\sqrt{n} "
+            r"+ \sqrt{\log(1/\delta) / n}$ (constants 1)",
             cite=THM,
             quantity="expected_test_error",
             test=Ratio(bound="ntrf_bound", trivial=1.0),
@@ -257,7 +262,7 @@ def _claims_for(data: str) -> list[Claim]:
         ),
         Claim(
             f"kernel-{data}",
-            f"{data}: the empirical Θ/m at the run's width gives the analytic bound "
+            rf"{data}: the empirical $\Theta/m$ at the run's width gives the analytic bound "
             f"(within a factor {KERNEL_BAND[1]:g})",
             cite="jacot-2018, Theorem 1",
             quantity="bound_empirical",
@@ -265,8 +270,8 @@ def _claims_for(data: str) -> list[Claim]:
         ),
         Claim(
             f"error-rate-{data}",
-            f"{data}: the test error falls with n at least as fast as the bound (noise 0): "
-            "slope of E[error]/bound in n ≤ 0",
+            f"{data}: the test error falls with $n$ at least as fast as the bound (noise 0): "
+            r"slope of $\mathbb{E}[\text{error}] / \text{bound}$ in $n$ $\le 0$",
             cite=COR,
             quantity="error_over_bound",
             test=Slope(0.0, 0.1, kind="at_most", x="n"),
@@ -431,10 +436,10 @@ def context(meas: pd.DataFrame) -> list[Context]:
         b = d["bound_analytic"]
         out.append(
             Context(
-                f"{data}: NTK bound on the 0-1 test error (analytic Θ, constants 1)",
+                rf"{data}: NTK bound on the 0-1 test error (analytic $\Theta$, constants 1)",
                 f"{_fmt_range(b)}; ≥ 1 at {int((b >= 1).sum())} of {len(b)} points",
                 COR,
-                "where the bound is ≥ 1 it bounds a probability by 1 or more: it cannot fail",
+                r"where the bound is $\ge 1$ it bounds a probability by 1 or more: it cannot fail",
             )
         )
         r = n_rows(d)
@@ -446,13 +451,13 @@ def context(meas: pd.DataFrame) -> list[Context]:
             fq = loglog_fit(x, r["complexity_analytic"].to_numpy(dtype=float), **kw)
             out.append(
                 Context(
-                    f"{data}: log-log slope in n of the NTK bound (noise 0)",
+                    f"{data}: log-log slope in $n$ of the NTK bound (noise 0)",
                     f"{fb.slope:.2f} (yᵀΘ⁻¹y grows like n^{fq.slope:.2f}; "
                     f"n {int(x.min())}..{int(x.max())})",
                     COR,
-                    "computed from the bound's formula, slope −1/2 + (slope of yᵀΘ⁻¹y)/2: "
-                    "n^(−1/2) only while yᵀΘ⁻¹y stays bounded, which the corollary does not "
-                    "assert",
+                    r"computed from the bound's formula, slope $-1/2 + (\text{slope of } "
+                    r"y^\top \Theta^{-1} y)/2$: $n^{-1/2}$ only while $y^\top \Theta^{-1} y$ "
+                    "stays bounded, which the corollary does not assert",
                 )
             )
     return out
@@ -484,7 +489,7 @@ def evidence(data: StudyData) -> Evidence:
 
 
 def _figures(tables: dict[str, pd.DataFrame]) -> list[FigureSpec]:
-    from overparam.studies.plots import COLORS, loglog, new_figure, theory_line
+    from overparam.studies.plots import COLORS, loglog, new_figure, shared_legend, theory_line
 
     figures = []
     panels = [d for d in DATASETS if not tables.get(f"{d}_noise", pd.DataFrame()).empty]
@@ -495,9 +500,9 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[FigureSpec]:
             series = [
                 ("test_error", "test error, returned iterate", "o", "-"),
                 ("expected_test_error", "test error, exact E over output", "P", "--"),
-                ("bound_analytic", "NTK bound, analytic Θ", "s", "-"),
-                ("bound_empirical", "NTK bound, empirical Θ/m", "^", ":"),
-                ("ntrf_bound", "Thm 3.3: 4·NTRF loss + LR/√n + conf", "D", "-."),
+                ("bound_analytic", r"NTK bound, analytic $\Theta$", "s", "-"),
+                ("bound_empirical", r"NTK bound, empirical $\Theta/m$", "^", ":"),
+                ("ntrf_bound", r"Thm 3.3: $4\cdot$NTRF loss $+\, LR/\sqrt{n}$ + conf.", "D", "-."),
                 ("ntrf_loss", "NTRF training loss", "v", ":"),
             ]
             for i, (col, label, marker, ls) in enumerate(series):
@@ -516,14 +521,13 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[FigureSpec]:
             ax.set_yscale("log")
             ax.set_xlabel("label noise (fraction of random training labels)")
             ax.set_ylabel("0-1 error / bound")
-            ax.set_title(f"{data} (n={int(t['n'].iloc[0])}, L={DEPTH})")
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3)
+            ax.set_title(f"{data} ($n={int(t['n'].iloc[0])}$, $L={DEPTH}$)")
+        shared_legend(fig)
         figures.append(
             FigureSpec(
                 "generalization_noise",
                 "Measured expected 0-1 test error of Algorithm 2 against the NTK bound of "
-                "[cao-gu-2019, Corollary 3.10] (analytic and empirical Theta, constants 1) and "
+                r"[cao-gu-2019, Corollary 3.10] (analytic and empirical $\Theta$, constants 1) and "
                 "Theorem 3.3's NTRF bound, against label noise; the grey line is error 1.",
                 fig,
             )
@@ -535,8 +539,8 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[FigureSpec]:
             t = tables[f"{data}_n"]
             for i, (col, label) in enumerate(
                 (
-                    ("bound_analytic", "NTK bound, analytic Θ"),
-                    ("bound_empirical", "NTK bound, empirical Θ/m"),
+                    ("bound_analytic", r"NTK bound, analytic $\Theta$"),
+                    ("bound_empirical", r"NTK bound, empirical $\Theta/m$"),
                     ("test_error", "test error, returned iterate"),
                     ("expected_test_error", "test error, exact E over output"),
                 )
@@ -545,16 +549,16 @@ def _figures(tables: dict[str, pd.DataFrame]) -> list[FigureSpec]:
                     ax.plot(t["n"], t[col], marker="o", ms=4, label=label, color=COLORS[i])
             if "bound_analytic" in t and len(t):
                 anchor = (float(t["n"].iloc[0]), float(t["bound_analytic"].iloc[0]))
-                theory_line(ax, t["n"], -0.5, anchor, label="n^(-1/2)")
-            loglog(ax, "n (training samples = SGD steps)", "bound / 0-1 error",
-                   f"{data}, noise 0, L={DEPTH}")  # fmt: skip
-            ax.legend(loc="best")
+                theory_line(ax, t["n"], -0.5, anchor, label="$n^{-1/2}$")
+            loglog(ax, "$n$ (training samples = SGD steps)", "bound / 0-1 error",
+                   f"{data}, noise 0, $L={DEPTH}$")  # fmt: skip
+        shared_legend(fig)
         figures.append(
             FigureSpec(
                 "generalization_n",
                 "The NTK bound of [cao-gu-2019, Corollary 3.10] and the measured test error "
-                "against n on log-log axes; the dashed line is n^(-1/2) through the first "
-                "bound. The bound falls slower when y^T Theta^-1 y grows with n.",
+                "against $n$ on log-log axes; the dashed line is $n^{-1/2}$ through the first "
+                r"bound. The bound falls slower when $y^\top \Theta^{-1} y$ grows with $n$.",
                 fig,
             )
         )
@@ -567,9 +571,10 @@ STUDY = Study(
     cites=("cao-gu-2019", "jacot-2018"),
     description=(
         "Cao & Gu's Algorithm 2 (one pass of online SGD, logistic loss, uniformly random "
-        "output iterate) on the cao-gu network, with the NTK bound "
-        "L sqrt(y^T Theta^-1 y / n) + sqrt(log(1/delta)/n) and the NTRF class's best "
-        "training loss, on digits with label noise and on a teacher-labelled sphere."
+        "output iterate) [cao-gu-2019] on the `cao-gu` network, with the NTK bound "
+        r"$L \sqrt{y^\top \Theta^{-1} y / n} + \sqrt{\log(1/\delta) / n}$ (Corollary 3.10) and "
+        "the NTRF class's best training loss (Theorem 3.3), on digits with label noise and on a "
+        "teacher-labelled sphere."
     ),
     claims=CLAIMS,
     plan=plan,

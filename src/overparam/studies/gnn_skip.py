@@ -225,7 +225,8 @@ def plan(scale: Scale) -> list[SweepSpec]:
 STABLE = Hypothesis(
     "eta_lambda_max",
     at_most=2.0,
-    reason="GD on the model linearized at init contracts only for η λ_max(cΘ₀) < 2",
+    reason=r"GD on the model linearized at init contracts only for "
+    r"$\eta\, \lambda_{\max}(c\Theta_0) < 2$",
 )
 
 CLAIMS = (
@@ -272,8 +273,9 @@ CLAIMS = (
     ),
     Claim(
         "bound",
-        "steps to converge ≤ the worst-case linear-rate bound log(1/0.1) / (2 η λ_min⁺(cΘ₀)) "
-        "(both as fractions of the run's steps)",
+        r"steps to converge $\le$ the worst-case linear-rate bound "
+        r"$\log(1/0.1) / (2 \eta\, \lambda_{\min}^{+}(c\Theta_0))$ (both as fractions of the "
+        "run's steps)",
         cite=RATE + " (linear convergence rate)",
         quantity="steps_over_budget",
         test=Ratio(bound="bound_over_budget", trivial=1.0),
@@ -422,10 +424,10 @@ def _context(t: pd.DataFrame) -> list[Context]:
     """Numbers computed without training, shown beside the claims."""
     out = [
         Context(
-            "least-squares floor L* of the function class",
+            "least-squares floor $L^*$ of the function class",
             f"{t['L_star'].min():.3g} .. {t['L_star'].max():.3g}",
             "xu-2021-gnn, Section 3",
-            "computed from the graph and labels (no training): d ≥ N makes L* ≈ 0",
+            r"computed from the graph and labels (no training): $d \ge N$ makes $L^* \approx 0$",
         )
     ]
     lo, hi = int(t["depth"].min()), int(t["depth"].max())
@@ -438,7 +440,7 @@ def _context(t: pd.DataFrame) -> list[Context]:
                 f"the kernel at init predicts the skip GNN of depth {hi} faster than depth {lo}",
                 f"{k} of {len(pred)} (labels, graph) pairs",
                 "xu-2021-gnn, Section 4",
-                "a property of Θ₀ (no training), shown beside the measured depth trend",
+                r"a property of $\Theta_0$ (no training), shown beside the measured depth trend",
             )
         )
     return out
@@ -449,16 +451,16 @@ def _context(t: pd.DataFrame) -> list[Context]:
 
 def _depth_axis(ax) -> None:
     """Log-2 depth axis labelled 1, 2, 4, ... (plain numbers, no minor labels)."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import NullFormatter
 
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def figure_curves(data: StudyData) -> FigureSpec:
     """Excess-loss curves of one graph seed, community labels: plain vs skip at every depth."""
-    from overparam.studies.plots import COLORS, THEORY, new_figure
+    from overparam.studies.plots import COLORS, THEORY, new_figure, place_legend
 
     r = _normalize(done_runs(data.runs)).merge(
         _normalize(data.measurements), on=KEYS, how="inner", suffixes=("", "_meas")
@@ -476,19 +478,20 @@ def figure_curves(data: StudyData) -> FigureSpec:
             curve = losses[losses["run_id"] == row["run_id"]].sort_values("step")
             loss = curve["loss"].to_numpy(dtype=float)
             excess = (loss - row["L_star"]) / max(loss[0] - row["L_star"], 1e-300)
-            label = f"H={depth} {'skip' if skip else 'plain'}"
+            label = f"$H={depth}$ {'skip' if skip else 'plain'}"
             ax.plot(curve["step"], np.maximum(excess, 1e-12), style, color=COLORS[i % 10],
                     label=label)  # fmt: skip
     ax.axhline(EPS, **{**THEORY, "linewidth": 0.8})
     ax.set_yscale("log")
-    ax.set_xlabel("GD step t")
-    ax.set_ylabel("(L_t - L*) / (L_0 - L*)")
+    ax.set_xlabel("GD step $t$")
+    ax.set_ylabel(r"$(L_t - L^*) \,/\, (L_0 - L^*)$")
     ax.set_title(f"linear GNN on an SBM graph (seed {seed}), same step size")
-    ax.legend(ncol=2)
+    place_legend(ax, ncols=2)
     return FigureSpec(
         "gnn_skip_curves",
         "Excess training loss of the linear GNN [xu-2021-gnn, Definition 1] (dotted) and its "
-        f"skip-connection variant (solid) at every depth; dashed: the convergence threshold {EPS}.",
+        "skip-connection variant (solid) at every depth; dashed: the convergence threshold "
+        f"{EPS}.",
         fig,
     )
 
@@ -496,7 +499,7 @@ def figure_curves(data: StudyData) -> FigureSpec:
 def figure_speed(table: pd.DataFrame) -> FigureSpec:
     """Steps to EPS against depth: plain / skip x community / random labels, measured (markers)
     and linearized prediction (dashed)."""
-    from overparam.studies.plots import COLORS, THEORY, new_figure
+    from overparam.studies.plots import COLORS, THEORY, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     i = 0
@@ -514,15 +517,15 @@ def figure_speed(table: pd.DataFrame) -> FigureSpec:
             i += 1
     _depth_axis(ax)
     ax.set_yscale("log")
-    ax.set_xlabel("depth H")
-    ax.set_ylabel(f"steps until excess ratio <= {EPS} (median over seeds)")
+    ax.set_xlabel("depth $H$")
+    ax.set_ylabel(f"steps until excess ratio $\\leq$ {EPS}\n(median over seeds)")
     ax.set_title("convergence speed; dashed: linearized kernel prediction")
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(
         "gnn_skip_speed",
         "Steps to converge against depth at one step size per graph: skip connections, depth "
         "and community labels against random labels [xu-2021-gnn]; dashed lines: the same "
-        "quantity for the network linearized at init (Theta_0). Missing markers: not converged "
+        r"quantity for the network linearized at init ($\Theta_0$). Missing markers: not converged "
         "within the budget.",
         fig,
     )
@@ -530,7 +533,7 @@ def figure_speed(table: pd.DataFrame) -> FigureSpec:
 
 def figure_prediction(table: pd.DataFrame) -> FigureSpec:
     """Measured against predicted steps, every converged run."""
-    from overparam.studies.plots import THEORY, new_figure
+    from overparam.studies.plots import THEORY, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     ok = table[np.isfinite(table["steps_to_eps"]) & np.isfinite(table["pred_steps"])]
@@ -546,10 +549,10 @@ def figure_prediction(table: pd.DataFrame) -> FigureSpec:
     ax.set_yscale("log")
     ax.set_xlabel("predicted steps (kernel at init)")
     ax.set_ylabel("measured steps")
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(
         "gnn_skip_prediction",
-        "Measured steps to converge against the linearized (Theta_0) prediction, every "
+        r"Measured steps to converge against the linearized ($\Theta_0$) prediction, every "
         "converged run [xu-2021-gnn; jacot-2018].",
         fig,
     )
@@ -561,11 +564,12 @@ STUDY = Study(
     cites=("xu-2021-gnn", "jacot-2018"),
     description=(
         f"Linear GNNs (plain and skip-connection / JK-Net, hidden width {WIDTH}) on SBM graphs "
-        f"with N={NODES} nodes and d={FEATURES} features, community and random labels, trained "
-        "by full-batch GD at one step size per graph (half the linearized stability limit of "
-        f"the stiffest network), float64: steps until (L - L*)/(L_0 - L*) <= {EPS} against "
-        "skip, depth and labels, next to the model linearized at init and the worst-case "
-        "linear-rate bound from lambda_min(c Theta_0)."
+        f"with $N={NODES}$ nodes and $d={FEATURES}$ features, community and random labels, "
+        "trained by full-batch GD at one step size per graph (half the linearized stability "
+        "limit of the stiffest network), float64: steps until "
+        rf"$(L - L^*)/(L_0 - L^*) \le {EPS}$ against skip, depth and labels "
+        "[xu-2021-gnn, Section 4], next to the model linearized at init [jacot-2018] and the "
+        r"worst-case linear-rate bound from $\lambda_{\min}(c\Theta_0)$ [xu-2021-gnn, Section 3]."
     ),
     claims=CLAIMS,
     plan=plan,

@@ -11,12 +11,12 @@ SMOOTH_ACTIVATIONS = ("softplus", "sigmoid", "tanh", "gelu", "swish")
 DU_SMOOTH = Hypothesis(
     "activation",
     allowed=SMOOTH_ACTIVATIONS,
-    reason="du-2019-deep, Condition 3.1: analytic, non-polynomial, Lipschitz and smooth σ",
+    reason=r"du-2019-deep, Condition 3.1: analytic, non-polynomial, Lipschitz and smooth $\sigma$",
 )
 LEE_SMOOTH = Hypothesis(
     "activation",
     allowed=SMOOTH_ACTIVATIONS,
-    reason="lee-2019, Theorem 2.1: σ Lipschitz with a Lipschitz derivative",
+    reason=r"lee-2019, Theorem 2.1: $\sigma$ Lipschitz with a Lipschitz derivative",
 )
 RELU = Hypothesis(
     "activation",

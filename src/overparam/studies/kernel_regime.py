@@ -314,8 +314,9 @@ CLAIMS = (
     *(
         Claim(
             rate_key(p, act),
-            f"empirical NTK → analytic NTK like m^(−1/2) ({p}, {act}, L={DEPTH}): "
-            "||Θ_m/s(m) − Θ_∞||_F/||Θ_∞||_F, each entry an average over m units",
+            rf"empirical NTK $\to$ analytic NTK like $m^{{-1/2}}$ ({p}, {act}, $L={DEPTH}$): "
+            r"$\|\Theta_m/s(m) - \Theta_\infty\|_F / \|\Theta_\infty\|_F$, each entry an average "
+            "over $m$ units",
             cite="jacot-2018, Theorem 1",
             quantity="ntk_error",
             test=Slope(-0.5, 0.1, kind="equal"),
@@ -325,8 +326,8 @@ CLAIMS = (
     *(
         Claim(
             cnn_rate_key(p, act),
-            f"CNN empirical NTK → its infinite-width Gram like m^(−1/2) ({p}, {act}, "
-            f"L={CNN_DEPTH}, 1-D patches of {CNN_KERNEL})",
+            rf"CNN empirical NTK $\to$ its infinite-width Gram like $m^{{-1/2}}$ ({p}, {act}, "
+            f"$L={CNN_DEPTH}$, 1-D patches of {CNN_KERNEL})",
             cite=f"{CNN_THM} (the convolutional Gram; jacot-2018, Theorem 1)",
             quantity="cnn_ntk_error",
             test=Slope(-0.5, 0.1, kind="equal"),
@@ -335,7 +336,8 @@ CLAIMS = (
     ),
     Claim(
         "cnn-lambda-positive",
-        "λ_min of the convolutional ResNet's infinite-width NTK > 0 at every depth (smooth σ)",
+        r"$\lambda_{\min}$ of the convolutional ResNet's infinite-width NTK $> 0$ at every depth "
+        r"(smooth $\sigma$)",
         cite=f"{CNN_THM} (assumption λ_0 > 0 for the CNN)",
         quantity="lambda_min",
         test=Threshold(at_least=0.0),
@@ -344,7 +346,7 @@ CLAIMS = (
     ),
     Claim(
         "lambda-positive",
-        "λ_0 = λ_min(K^(H)) > 0 at every depth (smooth σ)",
+        r"$\lambda_0 = \lambda_{\min}(K^{(H)}) > 0$ at every depth (smooth $\sigma$)",
         cite=f"{THM} (assumption λ_0 > 0; K^(H) of Definition 5.1)",
         quantity="lambda_min",
         test=Threshold(at_least=0.0),
@@ -353,7 +355,7 @@ CLAIMS = (
     ),
     Claim(
         "lambda-positive-relu",
-        "λ_0 = λ_min(K^(H)) > 0 at every depth (ReLU)",
+        r"$\lambda_0 = \lambda_{\min}(K^{(H)}) > 0$ at every depth (ReLU)",
         cite=f"{THM} (assumption λ_0 > 0; K^(H) of Definition 5.1)",
         quantity="lambda_min",
         test=Threshold(at_least=0.0),
@@ -362,7 +364,8 @@ CLAIMS = (
     ),
     Claim(
         "gram-init",
-        "at init, λ_min(G^(H)(0)) ≥ (3/4) λ_0 at the largest width, every seed (smooth σ)",
+        r"at init, $\lambda_{\min}(G^{(H)}(0)) \ge (3/4)\, \lambda_0$ at the largest width, "
+        r"every seed (smooth $\sigma$)",
         cite=f"{THM} (proof)",
         quantity="lambda_ratio",
         test=Threshold(at_least=INIT_FRACTION),
@@ -370,7 +373,8 @@ CLAIMS = (
     ),
     Claim(
         "gram-init-relu",
-        "at init, λ_min(G^(H)(0)) ≥ (3/4) λ_0 at the largest width, every seed (ReLU)",
+        r"at init, $\lambda_{\min}(G^{(H)}(0)) \ge (3/4)\, \lambda_0$ at the largest width, "
+        "every seed (ReLU)",
         cite=f"{THM} (proof)",
         quantity="lambda_ratio",
         test=Threshold(at_least=INIT_FRACTION),
@@ -378,7 +382,8 @@ CLAIMS = (
     ),
     Claim(
         "gram-init-spectral",
-        "at init, ||G^(H)(0) − K^(H)||_2 ≤ λ_0/4 at the largest width, every seed (smooth σ)",
+        r"at init, $\|G^{(H)}(0) - K^{(H)}\|_2 \le \lambda_0/4$ at the largest width, every seed "
+        r"(smooth $\sigma$)",
         cite=f"{THM} (proof)",
         quantity="spectral_error",
         test=Threshold(at_most=SPECTRAL_FRACTION),
@@ -387,7 +392,8 @@ CLAIMS = (
             Hypothesis(
                 "width",
                 at_least="required_width",
-                reason=f"{THM} (proof): m ≥ n²/λ_0² with constants, log and 2^O(H) set to 1",
+                reason=rf"{THM} (proof): $m \ge n^2/\lambda_0^2$ with constants, log and "
+                "$2^{O(H)}$ set to 1",
             ),
         ),
     ),
@@ -453,8 +459,8 @@ def width_term_context(du: pd.DataFrame) -> list[Context]:
         lo, hi = g.iloc[0], g.iloc[-1]
         out.append(
             Context(
-                f"change of n^4/λ_0^4 in Theorem 5.1's width, {act}, H={int(lo['depth'])} → "
-                f"H={int(hi['depth'])}",
+                rf"change of $n^4/\lambda_0^4$ in Theorem 5.1's width, {act}, "
+                rf"$H={int(lo['depth'])} \to H={int(hi['depth'])}$",
                 f"× {(float(lo['value']) / float(hi['value'])) ** 4:.3g} (λ_0 "
                 f"{float(lo['value']):.3g} → {float(hi['value']):.3g})",
                 cite=f"{THM} (width m = Ω(2^O(H) n^4 / λ_0^4))",
@@ -472,8 +478,8 @@ def required_width_context(init: pd.DataFrame) -> Context:
     smooth = smooth if not smooth.empty else init
     need = N**2 / smooth["lambda_min_K"].to_numpy(float) ** 2
     return Context(
-        "width the proof asks for ||G^(H)(0) − K^(H)||_2 ≤ λ_0/4: n²/λ_0² (constants, log and "
-        "2^O(H) set to 1)",
+        r"width the proof asks for $\|G^{(H)}(0) - K^{(H)}\|_2 \le \lambda_0/4$: "
+        r"$n^2/\lambda_0^2$ (constants, log and $2^{O(H)}$ set to 1)",
         f"{np.min(need):.3g} .. {np.max(need):.3g} (widths measured up to "
         f"{int(init['width'].max())})",
         cite=f"{THM} (proof)",
@@ -549,6 +555,7 @@ def _convergence(err: pd.DataFrame, xlabel: str, title: str, name: str, caption:
         loglog,
         mean_band,
         new_figure,
+        place_legend,
         plot_band,
         theory_line,
     )
@@ -559,42 +566,43 @@ def _convergence(err: pd.DataFrame, xlabel: str, title: str, name: str, caption:
         stats = mean_band(g, "width", "value")
         plot_band(ax, stats, "width", label=f"{p}, {act}", color=COLORS[i % len(COLORS)])
         first = first or (float(stats["width"].iloc[0]), float(stats["mean"].iloc[0]))
-    theory_line(ax, err["width"].unique(), -0.5, first, label="m^(-1/2)")
-    loglog(ax, xlabel, "||Θ_m / s(m) - Θ_∞||_F / ||Θ_∞||_F", title)
+    theory_line(ax, err["width"].unique(), -0.5, first, label="$m^{-1/2}$")
+    ylabel = r"$\|\Theta_m / s(m) - \Theta_\infty\|_F \,/\, \|\Theta_\infty\|_F$"
+    loglog(ax, xlabel, ylabel, title)
     ax.set_xscale("log", base=2)
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(name, caption, fig)
 
 
 def figure_ntk(err: pd.DataFrame) -> FigureSpec:
     return _convergence(
         err,
-        "width m",
-        f"empirical vs analytic NTK at init (L={DEPTH}, n={N})",
+        "width $m$",
+        f"empirical vs analytic NTK at init ($L={DEPTH}$, $n={N}$)",
         "kernel_ntk_convergence",
-        "Relative error of the empirical NTK (scaled by kernel_scale) against its infinite-width "
-        "limit [jacot-2018, Theorem 1], against width, log-log; band: geometric mean and range "
-        "over init seeds. The dashed line is the m^(-1/2) rate of an average over m units, "
-        "through the first point.",
+        "Relative error of the empirical NTK (scaled by `kernel_scale`) against its "
+        "infinite-width limit [jacot-2018, Theorem 1], against width, log-log; band: geometric "
+        "mean and range over init seeds. The dashed line is the $m^{-1/2}$ rate of an average "
+        "over $m$ units, through the first point.",
     )
 
 
 def figure_cnn(err: pd.DataFrame) -> FigureSpec:
     return _convergence(
         err,
-        "channels m",
-        f"CNN: empirical vs infinite-width NTK (L={CNN_DEPTH}, n={CNN_N})",
+        "channels $m$",
+        f"CNN: empirical vs infinite-width NTK ($L={CNN_DEPTH}$, $n={CNN_N}$)",
         "kernel_cnn_convergence",
-        "Relative error of the empirical NTK of the plain relu CNN and of Du et al.'s "
+        "Relative error of the empirical NTK of the plain ReLU CNN and of Du et al.'s "
         "convolutional ResNet (tanh) against the infinite-width convolutional Gram "
         f"[{CNN_THM}], against the number of channels, log-log; band: geometric mean and range "
-        "over init seeds; dashed: m^(-1/2) through the first point.",
+        "over init seeds; dashed: $m^{-1/2}$ through the first point.",
     )
 
 
 def figure_du(du: pd.DataFrame) -> FigureSpec:
     from overparam.studies.claims import EPS
-    from overparam.studies.plots import COLORS, loglog, new_figure
+    from overparam.studies.plots import COLORS, loglog, new_figure, place_legend
 
     floor = RESOLUTION.factor * EPS[RESOLUTION.dtype]
     fig, (ax,) = new_figure()
@@ -604,38 +612,43 @@ def figure_du(du: pd.DataFrame) -> FigureSpec:
         shown = ratio.where(ratio > floor, np.nan)  # below float64's resolution: not drawn
         ax.plot(g["depth"], shown, marker="o", ms=4, color=COLORS[i % len(COLORS)], label=act)
     ax.axhline(floor, color="0.5", lw=0.8, ls=":", label="float64 resolution")
-    loglog(ax, "depth H", "λ_min(K^(H)) / λ_max(K^(H))", f"Du et al.'s K^(H), n={N}")
+    ylabel = r"$\lambda_{\min}(K^{(H)}) \,/\, \lambda_{\max}(K^{(H)})$"
+    loglog(ax, "depth $H$", ylabel, f"Du et al.'s $K^{{(H)}}$, $n={N}$")
     ax.set_xscale("log", base=2)
-    ax.legend(ncol=2)
+    depths = du["depth"].astype(float)
+    ax.set_xlim(depths.min() / 1.2, depths.max() * 1.2)  # every depth, drawn or not
+    place_legend(ax, ncols=2)
     return FigureSpec(
         "kernel_du_lambda_min",
-        "Smallest eigenvalue of Du et al.'s Gram K^(H) [du-2019-deep, Definition 5.1], relative "
-        "to its largest, against depth for relu and smooth activations (c_sigma-normalized). "
-        "Theorem 5.1 assumes it positive; its width grows like 2^O(H) / lambda_0^4. Points below "
-        f"the dotted float64 resolution ({RESOLUTION.describe()}) are not drawn.",
+        "Smallest eigenvalue of Du et al.'s Gram $K^{(H)}$ [du-2019-deep, Definition 5.1], "
+        "relative to its largest, against depth for ReLU and smooth activations "
+        r"($c_\sigma$-normalized). Theorem 5.1 assumes it positive; its width grows like "
+        r"$2^{O(H)} / \lambda_0^4$. Points below the dotted float64 resolution "
+        f"(`{RESOLUTION.describe()}`) are not drawn.",
         fig,
     )
 
 
 def figure_init(init: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, mean_band, new_figure, plot_band
+    from overparam.studies.plots import COLORS, mean_band, new_figure, place_legend, plot_band
 
     fig, (ax,) = new_figure()
     for i, ((act, H), g) in enumerate(init.groupby(["activation", "depth"], sort=False)):
         stats = mean_band(g, "width", "value", log=False)
-        plot_band(ax, stats, "width", label=f"{act}, H={H}", color=COLORS[i % len(COLORS)])
-    ax.axhline(INIT_FRACTION, color="0.3", ls="--", lw=1.2, label="3/4 (proof of Thm 5.1)")
+        plot_band(ax, stats, "width", label=f"{act}, $H={H}$", color=COLORS[i % len(COLORS)])
+    ax.axhline(INIT_FRACTION, color="0.3", ls="--", lw=1.2, label="$3/4$ (proof of Thm 5.1)")
     ax.axhline(1.0, color="0.6", lw=0.8)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("width m")
-    ax.set_ylabel("λ_min(G^(H)(0)) / λ_min(K^(H))")
+    ax.set_xlabel("width $m$")
+    ax.set_ylabel(r"$\lambda_{\min}(G^{(H)}(0)) \,/\, \lambda_{\min}(K^{(H)})$")
     ax.set_title("Du et al.'s Gram at initialization")
-    ax.legend(ncol=2)
+    place_legend(ax, ncols=2)
     return FigureSpec(
         "kernel_du_init",
-        "lambda_min of the finite-width Gram G^(H)(0) (gradients with respect to W^(H) of Du et "
-        "al.'s network at init) over lambda_min(K^(H)), against width; band: mean and range "
-        "over seeds. The proof of [du-2019-deep, Theorem 5.1] needs it >= 3/4 (dashed).",
+        r"$\lambda_{\min}$ of the finite-width Gram $G^{(H)}(0)$ (gradients with respect to "
+        r"$W^{(H)}$ of Du et al.'s network at init) over $\lambda_{\min}(K^{(H)})$, against width; "
+        "band: mean and range over seeds. The proof of [du-2019-deep, Theorem 5.1] needs it "
+        r"$\ge 3/4$ (dashed).",
         fig,
     )
 
@@ -643,17 +656,17 @@ def figure_init(init: pd.DataFrame) -> FigureSpec:
 STUDY = Study(
     name=NAME,
     title=(
-        "The kernel regime: empirical NTK → analytic (FC and CNN), and Du et al.'s K^(H) "
+        "The kernel regime: empirical NTK to analytic (FC and CNN), and Du et al.'s $K^{(H)}$ "
         "against depth"
     ),
     cites=("jacot-2018", "du-2019-deep"),
     description=(
         "At initialization: the empirical NTK's distance to its analytic limit against width "
-        "(rate m^(-1/2)); lambda_min of Du et al.'s K^(H) against depth for relu and the smooth "
-        "activations of Condition 3.1; the finite-width Gram G^(H)(0) against K^(H) (the "
-        "lambda_0/4 and 3/4 of the proof of Theorem 5.1), judged at the largest width; and the "
-        "same m^(-1/2) convergence and lambda_min > 0 for the CNN and the convolutional ResNet "
-        "of Section 7."
+        r"(rate $m^{-1/2}$) [jacot-2018]; $\lambda_{\min}$ of Du et al.'s $K^{(H)}$ against depth "
+        "for ReLU and the smooth activations of Condition 3.1 [du-2019-deep]; the finite-width "
+        r"Gram $G^{(H)}(0)$ against $K^{(H)}$ (the $\lambda_0/4$ and $3/4$ of the proof of "
+        "Theorem 5.1), judged at the largest width; and the same $m^{-1/2}$ convergence and "
+        r"$\lambda_{\min} > 0$ for the CNN and the convolutional ResNet of Section 7."
     ),
     claims=CLAIMS,
     plan=plan,

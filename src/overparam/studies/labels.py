@@ -60,7 +60,7 @@ SPEED_RATIO = 0.1  # convergence speed: steps until L(W_t) <= 10% of L(W_0)
 FOLLOW_EPS = 0.1
 
 ARORA_GD = Hypothesis(
-    "algorithm", allowed=("gd",), reason="arora-2019, Section 3: gradient descent on W"
+    "algorithm", allowed=("gd",), reason="arora-2019, Section 3: gradient descent on $W$"
 )
 ARORA_TWO_LAYER = Hypothesis(
     "depth", allowed=(DEPTH,), reason="arora-2019, Section 3: a two-layer network"
@@ -217,14 +217,14 @@ def measure(scale: Scale) -> pd.DataFrame:
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "complexity-noise",
-        "yᵀ(H^∞)⁻¹y grows as labels get random",
+        r"$y^\top (H^\infty)^{-1} y$ grows as labels get random",
         cite="arora-2019, Section 5",
         quantity="q_hinf",
         test=Monotone("increasing", x="noise"),
     ),
     Claim(
         "speed",
-        "GD converges slower when yᵀ(H^∞)⁻¹y is larger (steps to 10% of L(0))",
+        r"GD converges slower when $y^\top (H^\infty)^{-1} y$ is larger (steps to 10% of $L(0)$)",
         cite="arora-2019, Theorem 4.1",
         quantity="steps_to_10pct",
         test=Rank(0.8, "q_hinf"),
@@ -232,8 +232,9 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "linearized",
-        "the residual follows the linearized (kernel) prediction: |‖r_t‖ − ‖r_t^lin‖| ≤ "
-        f"{FOLLOW_EPS:g}·‖r_0‖ at every checkpoint of the second half of training",
+        "the residual follows the linearized (kernel) prediction: "
+        rf"$|\|r_t\| - \|r_t^{{\mathrm{{lin}}}}\|| \le {FOLLOW_EPS:g} \|r_0\|$ at every "
+        "checkpoint of the second half of training",
         cite="arora-2019, Theorem 4.1",
         quantity="late_gap",
         test=Threshold(at_most=FOLLOW_EPS),
@@ -241,7 +242,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "arora-bound",
-        "test error ≤ √(2yᵀ(H^∞)⁻¹y/n) + √(log(n/(λ₀δ))/n) (constants 1)",
+        r"test error $\le \sqrt{2 y^\top (H^\infty)^{-1} y / n} "
+        r"+ \sqrt{\log(n / (\lambda_0 \delta)) / n}$ (constants 1)",
         cite="arora-2019, Theorem 5.1",
         quantity="test_error",
         test=Ratio(bound="arora_bound", trivial=1.0),
@@ -249,7 +251,8 @@ CLAIMS: tuple[Claim, ...] = (
     ),
     Claim(
         "cao-gu-bound",
-        "test error ≤ L√(yᵀΘ⁻¹y/n) + √(log(1/δ)/n) (constants 1; stated for Algorithm 2)",
+        r"test error $\le L \sqrt{y^\top \Theta^{-1} y / n} + \sqrt{\log(1/\delta) / n}$ "
+        "(constants 1; stated for Algorithm 2)",
         cite="cao-gu-2019, Corollary 3.10",
         quantity="test_error",
         test=Ratio(bound="cg_bound", trivial=1.0),
@@ -379,22 +382,23 @@ def context(t: pd.DataFrame) -> list[Context]:
     ceiling = t["y_norm2"] / t["lambda0"]
     out = [
         Context(
-            "yᵀ(H^∞)⁻¹y against ‖y‖²/λ_min(H^∞)",
+            r"$y^\top (H^\infty)^{-1} y$ against $\|y\|^2 / \lambda_{\min}(H^\infty)$",
             f"yᵀH⁻¹y {t['q_hinf'].min():.3g} .. {t['q_hinf'].max():.3g}; ‖y‖²/λ₀ "
             f"{ceiling.min():.3g} .. {ceiling.max():.3g} (λ₀ {t['lambda0'].min():.3g} .. "
             f"{t['lambda0'].max():.3g})",
             "arora-2019, Theorem 5.1",
-            "yᵀH⁻¹y ≤ ‖y‖²/λ_min holds for every y (a Rayleigh quotient): an identity, not a "
-            "measurement",
+            r"$y^\top H^{-1} y \le \|y\|^2 / \lambda_{\min}$ holds for every $y$ (a Rayleigh "
+            "quotient): an identity, not a measurement",
         )
     ]
     b = t["arora_bound"]
     out.append(
         Context(
-            "√(2yᵀ(H^∞)⁻¹y/n) + √(log(n/(λ₀δ))/n) on the 0-1 test error (constants 1)",
+            r"$\sqrt{2 y^\top (H^\infty)^{-1} y / n} + \sqrt{\log(n / (\lambda_0 \delta)) / n}$ "
+            "on the 0-1 test error (constants 1)",
             f"{b.min():.3g} .. {b.max():.3g}; ≥ 1 at {int((b >= 1).sum())} of {len(b)} runs",
             "arora-2019, Theorem 5.1",
-            "where the bound is ≥ 1 it bounds a probability by 1 or more: it cannot fail",
+            r"where the bound is $\ge 1$ it bounds a probability by 1 or more: it cannot fail",
         )
     )
     return out
@@ -435,9 +439,17 @@ def evidence(data: StudyData) -> Evidence:
 
 
 def figure_curves(losses: pd.DataFrame, runs: pd.DataFrame, meas: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, THEORY, loglog, mean_band, new_figure, plot_band
+    from overparam.studies.plots import (
+        COLORS,
+        THEORY,
+        loglog,
+        mean_band,
+        new_figure,
+        place_legend,
+        plot_band,
+    )
 
-    fig, (ax,) = new_figure(width=6.0)
+    fig, (ax,) = new_figure()
     keys = runs[["run_id", "noise"]].astype({"noise": float})
     m = losses.merge(keys, on="run_id")
     m = m.assign(step1=m["step"] + 1)  # log axis: step t at t + 1
@@ -451,39 +463,40 @@ def figure_curves(losses: pd.DataFrame, runs: pd.DataFrame, meas: pd.DataFrame) 
             stats = mean_band(p.assign(step1=p["step"] + 1), "step1", "value")
             ax.plot(stats["step1"], stats["mean"], color=color, ls="--", lw=1.0)
     ax.plot([], [], label="linearized (Thm 4.1), dashed", **THEORY)
-    loglog(ax, "GD step t + 1", "training loss", "digits: true vs random labels")
-    ax.legend(ncol=2)
+    loglog(ax, "GD step $t + 1$", "training loss", "digits: true vs random labels")
+    place_legend(ax, ncols=2)
     return FigureSpec(
         "labels_loss_curves",
         "Training loss of GD on digits with a fraction of random labels (geometric mean and "
         "range over seeds); dashed, same colour: the linearized prediction "
-        "(I - eta Theta/n)^t r(0) of [arora-2019, Theorem 4.1] with the empirical Theta at init. "
-        "Random labels project onto small eigenvalues of H^inf and are fitted slower.",
+        r"$(I - \eta\Theta/n)^t r(0)$ of [arora-2019, Theorem 4.1] with the empirical $\Theta$ "
+        r"at init. Random labels project onto small eigenvalues of $H^\infty$ and are fitted "
+        "slower.",
         fig,
     )
 
 
 def figure_speed(t: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, loglog, new_figure
+    from overparam.studies.plots import COLORS, loglog, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     for i, (noise, g) in enumerate(t.groupby("noise")):
         ax.scatter(g["q_hinf"], g["steps_to_10pct"], color=COLORS[i % len(COLORS)], s=20,
                    label=f"noise {noise:g}")  # fmt: skip
-    loglog(ax, "y^T (H^∞)^-1 y", f"GD steps to {SPEED_RATIO:.0%} of L(0)",
+    loglog(ax, r"$y^\top (H^\infty)^{-1} y$", f"GD steps to {SPEED_RATIO:.0%} of $L(0)$",
            "convergence speed against the label complexity")  # fmt: skip
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(
         "labels_speed",
         f"Steps until the training loss falls to {SPEED_RATIO:.0%} of its initial value against "
-        "y^T (H^inf)^-1 y, one point per run, log-log [arora-2019, Theorem 4.1: the projections "
-        "of y on H^inf's eigenvectors set the speed].",
+        r"$y^\top (H^\infty)^{-1} y$, one point per run, log-log [arora-2019, Theorem 4.1: the "
+        r"projections of $y$ on the eigenvectors of $H^\infty$ set the speed].",
         fig,
     )
 
 
 def figure_generalization(nt: pd.DataFrame) -> FigureSpec:
-    from overparam.studies.plots import COLORS, new_figure
+    from overparam.studies.plots import COLORS, new_figure, place_legend
 
     fig, (ax,) = new_figure()
     ax.plot(nt["noise"], nt["test_error"], marker="o", ms=4, color=COLORS[0],
@@ -497,8 +510,8 @@ def figure_generalization(nt: pd.DataFrame) -> FigureSpec:
     )
     for i, (col, label) in enumerate(
         (
-            ("arora_bound", "√(2 yᵀH⁻¹y / n) + conf. (Arora Thm 5.1)"),
-            ("cg_bound", "L√(yᵀΘ⁻¹y / n) + conf. (Cao & Gu Cor 3.10)"),
+            ("arora_bound", r"$\sqrt{2 y^\top H^{-1} y / n}$ + conf. (Arora Thm 5.1)"),
+            ("cg_bound", r"$L \sqrt{y^\top \Theta^{-1} y / n}$ + conf. (Cao & Gu Cor 3.10)"),
         )
     ):
         if col in nt:
@@ -509,10 +522,10 @@ def figure_generalization(nt: pd.DataFrame) -> FigureSpec:
     ax.set_xlabel("label noise (fraction of random training labels)")
     ax.set_ylabel("0-1 test error / bound")
     ax.set_title("test error against the kernel bounds")
-    ax.legend()
+    place_legend(ax)
     return FigureSpec(
         "labels_generalization",
-        "Test error of the GD-trained network (mean +- standard error over seeds, true test "
+        r"Test error of the GD-trained network (mean $\pm$ standard error over seeds, true test "
         "labels) against the bounds of [arora-2019, Theorem 5.1] and [cao-gu-2019, Corollary "
         "3.10] with constants 1 (dashed), against label noise; the grey line is error 1.",
         fig,
@@ -521,13 +534,14 @@ def figure_generalization(nt: pd.DataFrame) -> FigureSpec:
 
 STUDY = Study(
     name=NAME,
-    title="True vs random labels: convergence speed and test error against y^T H^-1 y",
+    title=r"True vs random labels: convergence speed and test error against $y^\top H^{-1} y$",
     cites=("arora-2019", "cao-gu-2019"),
     description=(
         "Full-batch GD on digits (0-4 vs 5-9) with a fraction of random training labels, "
-        "for the two-layer relu network of Arora et al.: steps to 10% of the initial loss "
-        "against y^T (H^inf)^-1 y, the loss curve against its linearized prediction, and the "
-        "test error against Arora et al.'s and Cao & Gu's kernel bounds."
+        "for the two-layer ReLU network of Arora et al. [arora-2019]: steps to 10% of the "
+        r"initial loss against $y^\top (H^\infty)^{-1} y$, the loss curve against its linearized "
+        "prediction, and the test error against Arora et al.'s [arora-2019, Theorem 5.1] and "
+        "Cao & Gu's [cao-gu-2019, Corollary 3.10] kernel bounds."
     ),
     claims=CLAIMS,
     plan=plan,

@@ -70,7 +70,7 @@ def plan(scale: Scale) -> list[SweepSpec]:
 CLAIMS = (
     Claim(
         "rate",
-        "GD converges linearly: L_t ≤ (1 − ηλ₀/2)^t L_0 (smooth σ)",
+        r"GD converges linearly: $L_t \le (1 - \eta\lambda_0/2)^t L_0$ (smooth $\sigma$)",
         cite=THM,
         quantity="loss",
         test=Rate(rho="rho"),
@@ -78,7 +78,7 @@ CLAIMS = (
     ),
     Claim(
         "rate-relu",
-        "GD converges linearly: L_t ≤ (1 − ηλ₀/2)^t L_0 (ReLU runs)",
+        r"GD converges linearly: $L_t \le (1 - \eta\lambda_0/2)^t L_0$ (ReLU runs)",
         cite=THM,
         quantity="loss",
         test=Rate(rho="rho"),
@@ -86,7 +86,7 @@ CLAIMS = (
     ),
     Claim(
         "kernel-conditioned",
-        "the kernel stays well-conditioned: λ_min(Θ_t) ≥ λ₀/2",
+        r"the kernel stays well-conditioned: $\lambda_{\min}(\Theta_t) \ge \lambda_0/2$",
         cite="du-2019-deep, Theorem 5.1 (proof)",
         quantity="lambda_min",
         test=Ratio(bound="half_lambda0", at_least=1.0),
@@ -94,7 +94,8 @@ CLAIMS = (
     ),
     Claim(
         "prediction",
-        "the kernel prediction (I − ηΘ₀)^t r₀ matches the loss curve, error O(m^(−1/2))",
+        r"the kernel prediction $(I - \eta\Theta_0)^t r_0$ matches the loss curve, error "
+        "$O(m^{-1/2})$",
         cite="lee-2019, Theorem 2.1",
         quantity="prediction_error",
         test=Slope(-0.5, 0.1, kind="at_most"),
@@ -160,6 +161,7 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
         loglog,
         mean_band,
         new_figure,
+        place_legend,
         plot_band,
         theory_through,
     )
@@ -172,10 +174,10 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
     widths = sorted(t["width"].unique())
     shown = sorted({widths[0], widths[len(widths) // 2], widths[-1]})
     pred = probe_rows(data, "rate", "predicted_loss")
-    fig, axes = new_figure(len(shown), width=4.0)
+    fig, axes = new_figure(len(shown))
     for i, (ax, w) in enumerate(zip(axes, shown, strict=True)):
         cw = curves[(curves["width"] == w) & (curves["activation"] == act)]
-        plot_band(ax, mean_band(cw, "step", "loss"), "step", label="measured L_t",
+        plot_band(ax, mean_band(cw, "step", "loss"), "step", label="measured $L_t$",
                   color=COLORS[0], marker="")  # fmt: skip
         pw = pred[pred["run_id"].isin(cw["run_id"])]
         if not pw.empty:
@@ -189,20 +191,21 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
         ]
         if bounds:
             b = mean_band(pd.concat(bounds), "step", "bound")
-            ax.plot(b["step"], b["mean"], label="(1 − ηλ₀/2)^t L_0", **THEORY)
+            ax.plot(b["step"], b["mean"], label=r"$(1 - \eta\lambda_0/2)^t L_0$", **THEORY)
         ax.set_yscale("log")
-        ax.set_xlabel("GD step t")
+        ax.set_xlabel("GD step $t$")
         if i == 0:
             ax.set_ylabel("training loss")
-        ax.set_title(f"{act}, m = {w}")
-        ax.legend(loc="best", fontsize=7)
+        ax.set_title(f"{act}, $m = {w}$")
+        place_legend(ax)
     figures.append(
         FigureSpec(
             "loss_curves",
             f"Measured GD loss ({act}; geometric mean and min-max over seeds) of Du et al.'s deep "
-            f"network (H={DEPTH}) against the linear-rate guarantee (1 - eta lambda_0/2)^t L_0 "
-            f"of [{THM}] (grey dashed) and the kernel prediction "
-            "1/2 ||(I - eta Theta_0)^t (u_0 - y)||^2 [arora-2019, Section 4] (dashed), at the "
+            f"network ($H={DEPTH}$) against the linear-rate guarantee "
+            rf"$(1 - \eta\lambda_0/2)^t L_0$ of [{THM}] (grey dashed) and the kernel prediction "
+            r"$\frac{1}{2} \|(I - \eta\Theta_0)^t (u_0 - y)\|^2$ [arora-2019, Section 4] (dashed), "
+            "at the "
             "smallest, a middle and the largest width.",
             fig,
         )
@@ -213,24 +216,24 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
         err = mean_band(ta, "width", "prediction_error")
         plot_band(axes[0], err, "width", label=a, color=COLORS[j])
         if a == act:
-            theory_through(axes[0], err, "width", -0.5, label="theory: m^(-1/2)")
+            theory_through(axes[0], err, "width", -0.5, label="theory: $m^{-1/2}$")
         plot_band(axes[1], mean_band(ta, "width", "lambda_ratio"), "width", label=a,
                   color=COLORS[j])  # fmt: skip
-    loglog(axes[0], "width m", "relative error of predicted loss curve")
-    axes[0].legend(loc="best")
-    bound_line(axes[1], 0.5, label="λ_0 / 2 (Theorem 5.1 proof)")
+    loglog(axes[0], "width $m$", "relative error of predicted loss curve")
+    place_legend(axes[0])
+    bound_line(axes[1], 0.5, label=r"$\lambda_0 / 2$ (Theorem 5.1 proof)")
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("width m")
-    axes[1].set_ylabel("min_t λ_min(Θ_t) / λ_min(Θ_0)")
-    axes[1].legend(loc="best")
+    axes[1].set_xlabel("width $m$")
+    axes[1].set_ylabel(r"$\min_t \lambda_{\min}(\Theta_t) \,/\, \lambda_{\min}(\Theta_0)$")
+    place_legend(axes[1])
     figures.append(
         FigureSpec(
             "kernel_regime",
-            "Left: relative L2 error of the kernel-predicted loss curve against m, log-log, per "
-            "activation, with the m^(-1/2) of [lee-2019, Theorem 2.1] dashed. Right: the "
+            "Left: relative $L^2$ error of the kernel-predicted loss curve against $m$, log-log, "
+            "per activation, with the $m^{-1/2}$ of [lee-2019, Theorem 2.1] dashed. Right: the "
             "smallest eigenvalue of the empirical NTK along training over its value at init, "
-            f"against the lambda_0/2 the proof of [{THM}] needs (dashed). Bands: min-max over "
-            "seeds.",
+            rf"against the $\lambda_0/2$ the proof of [{THM}] needs (dashed). Bands: min-max "
+            "over seeds.",
             fig,
         )
     )
@@ -239,14 +242,15 @@ def _figures(data: StudyData, t: pd.DataFrame, curves: pd.DataFrame) -> list[Fig
 
 STUDY = Study(
     name=NAME,
-    title="Linear convergence: loss curves against (1 − ηλ₀/2)^t and the kernel",
+    title=r"Linear convergence: loss curves against $(1 - \eta\lambda_0/2)^t$ and the kernel",
     cites=("du-2019-deep", "lee-2019", "arora-2019"),
     description=(
-        f"Du et al.'s deep network (H={DEPTH}, all layers trained, n={N}, d={D}, Gaussian "
-        "labels, float64) with softplus and tanh (Condition 3.1) and with ReLU (outside it), "
-        "trained by GD with eta = 1/lambda_max of the Gauss-Newton matrix: each loss curve "
-        "against the linear-rate guarantee and the kernel prediction computed from Theta_0, "
-        "and lambda_min(Theta_t) along training."
+        f"Du et al.'s deep network [du-2019-deep] ($H={DEPTH}$, all layers trained, $n={N}$, "
+        f"$d={D}$, Gaussian labels, float64) with softplus and tanh (Condition 3.1) and with "
+        r"ReLU (outside it), trained by GD with $\eta = 1/\lambda_{\max}$ of the Gauss-Newton "
+        "matrix: each loss curve against the linear-rate guarantee and the kernel prediction "
+        r"computed from $\Theta_0$ [lee-2019; arora-2019], and $\lambda_{\min}(\Theta_t)$ along "
+        "training."
     ),
     claims=CLAIMS,
     plan=plan,

@@ -89,7 +89,8 @@ def plan(scale: Scale) -> list[SweepSpec]:
 CLAIMS = (
     Claim(
         "lower-allen-zhu",
-        "allen-zhu: gradient lower bound ||∇F||²/F ≥ δ m / (d n²) along training",
+        r"allen-zhu: gradient lower bound $\|\nabla F\|^2 / F \ge \delta m / (d n^2)$ along "
+        "training",
         cite="allen-zhu-2019, Theorem 3",
         quantity="grad_ratio",
         test=Ratio(bound="bound", at_least=1.0),
@@ -97,7 +98,7 @@ CLAIMS = (
     ),
     Claim(
         "upper-allen-zhu",
-        "allen-zhu: gradient upper bound ||∇F||²/F ≤ L n m / d along training",
+        r"allen-zhu: gradient upper bound $\|\nabla F\|^2 / F \le L n m / d$ along training",
         cite="allen-zhu-2019, Theorem 3",
         quantity="grad_ratio",
         test=Ratio(bound="bound", at_most=1.0),
@@ -105,7 +106,8 @@ CLAIMS = (
     ),
     Claim(
         "grows-allen-zhu",
-        "allen-zhu: min over training of ||∇F||²/F grows like m (both bounds ∝ m)",
+        r"allen-zhu: min over training of $\|\nabla F\|^2 / F$ grows like $m$ (both bounds "
+        r"$\propto m$)",
         cite="allen-zhu-2019, Theorem 3",
         quantity="grad_ratio_min",
         test=Slope(1.0, 0.1, kind="equal"),
@@ -113,7 +115,8 @@ CLAIMS = (
     ),
     Claim(
         "semi-smooth-allen-zhu",
-        "allen-zhu: semi-smoothness, F(W+W') − F(W) − <∇F, W'> ≤ Theorem 4's bound",
+        r"allen-zhu: semi-smoothness, $F(W+W') - F(W) - \langle \nabla F, W' \rangle \le$ "
+        "Theorem 4's bound",
         cite="allen-zhu-2019, Theorem 4",
         quantity="residual",
         test=Ratio(bound="bound", at_most=1.0),
@@ -122,7 +125,7 @@ CLAIMS = (
     ),
     Claim(
         "lower-zou-gu",
-        "zou-gu: gradient lower bound ||∇L||²/L ≥ m φ / (k n²) along training",
+        r"zou-gu: gradient lower bound $\|\nabla L\|^2 / L \ge m \phi / (k n^2)$ along training",
         cite="zou-gu-2019, Lemma 4.1",
         quantity="grad_ratio",
         test=Ratio(bound="bound", at_least=1.0),
@@ -130,7 +133,8 @@ CLAIMS = (
     ),
     Claim(
         "grows-zou-gu",
-        "zou-gu: min over training of ||∇L||²/L grows at least like m (lower bound ∝ m)",
+        r"zou-gu: min over training of $\|\nabla L\|^2 / L$ grows at least like $m$ (lower bound "
+        r"$\propto m$)",
         cite="zou-gu-2019, Lemma 4.1",
         quantity="grad_ratio_min",
         test=Slope(1.0, 0.1, kind="at_least"),
@@ -138,7 +142,8 @@ CLAIMS = (
     ),
     Claim(
         "semi-smooth-zou-gu",
-        "zou-gu: semi-smoothness, L(W+W') − L(W) − <∇L, W'> ≤ Lemma 4.4's bound",
+        r"zou-gu: semi-smoothness, $L(W+W') - L(W) - \langle \nabla L, W' \rangle \le$ "
+        "Lemma 4.4's bound",
         cite="zou-gu-2019, Lemma 4.4",
         quantity="residual",
         test=Ratio(bound="bound", at_most=1.0),
@@ -147,7 +152,7 @@ CLAIMS = (
     ),
     Claim(
         "never-stalls",
-        f"GD never stalls: every run reaches L ≤ {TARGET_RATIO:g} L(0) within {STEPS} steps",
+        f"GD never stalls: every run reaches $L \\le {TARGET_RATIO:g} L(0)$ within {STEPS} steps",
         cite="allen-zhu-2019, Theorem 1 (via Theorems 3-4)",
         quantity="converged",
         test=Fraction(1.0),
@@ -242,6 +247,13 @@ def evidence(data: StudyData) -> Evidence:
 # ---------------------------------------------------------------------------------------------
 
 
+#: The gradient ratio's axis label in each paper's units (mathtext).
+UNITS = {
+    "allen-zhu": r"$\|\nabla F\|^2 / F$ (sum loss)",
+    "zou-gu": r"$\|\nabla L\|^2 / L$ (mean loss)",
+}
+
+
 def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
     from overparam.studies.claims import loglog_fit
     from overparam.studies.plots import (
@@ -251,6 +263,7 @@ def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
         loglog,
         mean_band,
         new_figure,
+        place_legend,
         plot_band,
         theory_through,
     )
@@ -269,7 +282,7 @@ def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
             sub = rows[rows["width"] == w]
             if sub.empty:
                 continue
-            plot_band(ax, mean_band(sub, "step", "grad_ratio"), "step", label=f"m={w}",
+            plot_band(ax, mean_band(sub, "step", "grad_ratio"), "step", label=f"$m={w}$",
                       color=color[w], marker="")  # fmt: skip
             ax.axhline(float(sub["bound"].mean()), color=color[w], linestyle="--", lw=1.0)
             up = upper[upper["width"] == w]
@@ -277,21 +290,24 @@ def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
                 ax.axhline(float(up["bound"].mean()), color=color[w], linestyle="-.", lw=1.0)
         ax.plot([], [], color="0.3", linestyle="--", label="lower bound (dashed)")
         if p == "allen-zhu":
-            ax.plot([], [], color="0.3", linestyle="-.", label="upper bound L n m / d")
+            ax.plot(
+                [], [], color="0.3", linestyle="-.", label=r"upper bound $L\,n\,m/d$ (dash-dot)"
+            )
         ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=0)
-        ax.set_xlabel("GD step t")
-        ax.set_ylabel(units)
+        ax.set_xlabel("GD step $t$")
+        ax.set_ylabel(UNITS.get(p, units))
         ax.set_title(f"{p} ({source.split(', ')[1]})")
-        ax.legend(loc="best", fontsize=7)
+        place_legend(ax)
     figures.append(
         FigureSpec(
             "gradient_ratio",
             "The gradient ratio along GD against its bounds (constants 1), in each paper's "
-            "units: ||grad F||^2 / F against delta m/(d n^2) and L n m/d "
-            "[allen-zhu-2019, Theorem 3] for the allen-zhu network, ||grad L||^2 / L against "
-            "m phi/(k n^2) [zou-gu-2019, Lemma 4.1] for the zou-gu network. Bound lines dashed "
+            r"units: $\|\nabla F\|^2 / F$ against $\delta m/(d n^2)$ and $L n m/d$ "
+            r"[allen-zhu-2019, Theorem 3] for the `allen-zhu` network, $\|\nabla L\|^2 / L$ "
+            r"against $m \phi/(k n^2)$ [zou-gu-2019, Lemma 4.1] for the `zou-gu` network. Bound "
+            "lines dashed "
             "in each width's colour; bands: min-max over seeds.",
             fig,
         )
@@ -308,14 +324,14 @@ def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
             label = f"{p}: slope {fit.slope:.2f}"
             fitted_line(ax, widths, fit.slope, fit.intercept, color=COLORS[i])
         plot_band(ax, stats, "width", label=label, color=COLORS[i])
-        theory_through(ax, stats, "width", 1.0, label="theory: m^1" if i == 0 else "_")
-    loglog(ax, "width m", "min over training of the gradient ratio")
-    ax.legend(loc="best")
+        theory_through(ax, stats, "width", 1.0, label="theory: $m^1$" if i == 0 else "_")
+    loglog(ax, "width $m$", "min over training of the gradient ratio")
+    place_legend(ax)
     figures.append(
         FigureSpec(
             "gradient_ratio_vs_width",
-            "Minimum over training of the gradient ratio (each paper's units) against m, "
-            "log-log; dashed: slope 1, the m of both bounds of [allen-zhu-2019, Theorem 3] and "
+            "Minimum over training of the gradient ratio (each paper's units) against $m$, "
+            "log-log; dashed: slope 1, the $m$ of both bounds of [allen-zhu-2019, Theorem 3] and "
             "[zou-gu-2019, Lemma 4.1]; dotted: fitted slopes.",
             fig,
         )
@@ -330,22 +346,23 @@ def _figures(data: StudyData, t: pd.DataFrame) -> list[FigureSpec]:
             for w in widths:
                 sub = rp[rp["width"] == w]
                 if not sub.empty:
-                    plot_band(ax, mean_band(sub, "step", "ratio"), "step", label=f"m={w}",
+                    plot_band(ax, mean_band(sub, "step", "ratio"), "step", label=f"$m={w}$",
                               color=color[w], marker=".")  # fmt: skip
             bound_line(ax, 1.0, label="bound (ratio 1)")
             ax.set_yscale("log")
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xlim(left=0)
-            ax.set_xlabel("GD step t")
+            ax.set_xlabel("GD step $t$")
             ax.set_ylabel("residual / bound")
             ax.set_title(f"{p} ({SMOOTH_SOURCE[p].split(', ')[1]})")
-            ax.legend(loc="best", fontsize=7)
+            place_legend(ax)
         figures.append(
             FigureSpec(
                 "semi_smoothness",
-                "Second-order residual of the GD step, L(W+W') - L(W) - <grad L(W), W'>, over "
-                "the semi-smoothness bound sqrt(n F) omega^(1/3) L^2 sqrt(m log m/d) ||W'||_2 + "
-                "n L^2 m/d ||W'||_2^2 (constants 1; [allen-zhu-2019, Theorem 4], "
+                "Second-order residual of the GD step, "
+                r"$L(W+W') - L(W) - \langle \nabla L(W), W' \rangle$, over the semi-smoothness "
+                r"bound $\sqrt{n F}\, \omega^{1/3} L^2 \sqrt{m \log m / d}\, \|W'\|_2 "
+                r"+ n L^2 m / d\, \|W'\|_2^2$ (constants 1; [allen-zhu-2019, Theorem 4], "
                 "[zou-gu-2019, Lemma 4.4] for the mean loss). Below the dashed line the bound "
                 f"holds; {dropped} non-positive residuals (within it) are not drawn.",
                 fig,
@@ -359,10 +376,11 @@ STUDY = Study(
     title="No critical points: the gradient lower bound and semi-smoothness along training",
     cites=("allen-zhu-2019", "zou-gu-2019"),
     description=(
-        f"allen-zhu and zou-gu networks (L={DEPTH}, ReLU, n={N}, d={D}, Gaussian labels, "
-        f"float64) trained by GD to {TARGET_RATIO:g} L(0); at log-spaced steps the gradient "
-        "ratio ||grad L||^2 / L against the lower (and Allen-Zhu's upper) bound, and the "
-        "second-order residual of the actual step against the semi-smoothness bound."
+        f"`allen-zhu` and `zou-gu` networks ($L={DEPTH}$, ReLU, $n={N}$, $d={D}$, Gaussian "
+        f"labels, float64) trained by GD to ${TARGET_RATIO:g}\\, L(0)$; at log-spaced steps the "
+        r"gradient ratio $\|\nabla L\|^2 / L$ against the lower (and Allen-Zhu's upper) bound "
+        "[allen-zhu-2019, Theorem 3; zou-gu-2019, Lemma 4.1], and the second-order residual of "
+        "the actual step against the semi-smoothness bound."
     ),
     claims=CLAIMS,
     plan=plan,

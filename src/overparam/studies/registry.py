@@ -17,19 +17,29 @@ from overparam.errors import ConfigError
 if TYPE_CHECKING:
     from overparam.studies.study import Study
 
-#: Every study, in report order.
-STUDY_NAMES: tuple[str, ...] = (
-    "du-two-layer",
-    "width-scaling",
-    "kernel-regime",
-    "no-critical-points",
-    "linear-rate",
-    "critical-width",
-    "depth",
-    "gnn-skip",
-    "generalization",
-    "labels",
+#: The report's chapters, in the order the proofs chain their facts, with their studies:
+#: initialization and the lazy regime (norms, movement, sign flips, the kernel), the gradient
+#: lower bound and semi-smoothness, the linear rate, the width and iterations required, depth
+#: and other architectures, generalization.
+CHAPTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Initialization and the lazy regime", ("width-scaling", "du-two-layer", "kernel-regime")),
+    ("Gradient and smoothness", ("no-critical-points",)),
+    ("Convergence rate", ("linear-rate",)),
+    ("Width and iteration requirements", ("critical-width",)),
+    ("Depth and architectures", ("depth", "gnn-skip")),
+    ("Generalization", ("generalization", "labels")),
 )
+
+#: Every study, in report order.
+STUDY_NAMES: tuple[str, ...] = tuple(name for _, names in CHAPTERS for name in names)
+
+
+def chapter(name: str) -> str:
+    """The title of the chapter study ``name`` belongs to."""
+    for title, members in CHAPTERS:
+        if name in members:
+            return title
+    raise ConfigError("study", name, ", ".join(STUDY_NAMES))
 
 
 #: The studies imported so far, by name.

@@ -21,7 +21,7 @@ import pandas as pd
 
 from overparam import __version__
 from overparam.config import RunConfig
-from overparam.report import fate, html
+from overparam.report import fate, formats, html, layout
 from overparam.store import measurements
 from overparam.studies.plan import experiment_name
 from overparam.studies.registry import select
@@ -184,23 +184,27 @@ def build_report(
     *,
     only: Sequence[str] | None = None,
     scale: Scale | None = None,
+    fmt: str = "html",
 ) -> Report:
-    """Judge what the store holds for each study and write figures and the HTML page.
+    """Judge what the store holds for each study and write figures and the report: the HTML
+    page, or with ``fmt`` the same content as Markdown (``md``) or JSON (``json``).
 
     Each study's plan is matched with its stored runs, so the page says which runs are
     missing, diverged or failed, and marks the claims of incomplete studies."""
-    from overparam.studies.claims import count_verdicts
     from overparam.studies.plots import save
 
+    renderer = formats.renderer(fmt)
     figures_dir = out_html.parent / "figures"
     keys = set(RunConfig.model_fields)
-    sections, claims, runs, judged = [], [], {}, []
+    sections = []
     for study, s, data, result, error in analyze_store(store_path, only=only, scale=scale):
         study_fate = _fate(study, s, data.runs)
         figure_files = []
         for fig in result.figures:
-            png, _ = save(fig.figure, figures_dir, f"{study.name}-{fig.name}")
-            figure_files.append(html.FigureFile(fig.name, fig.caption, png))
+            saved = save(fig.figure, figures_dir, f"{study.name}-{fig.name}")
+            figure_files.append(
+                html.FigureFile(fig.name, fig.caption, saved.png, saved.svg, saved.display_px)
+            )
         configs = [
             {k: v for k, v in row.items() if k in keys and pd.notna(v)}
             for row in data.runs.to_dict(orient="records")
@@ -214,33 +218,25 @@ def build_report(
                 claims=result.judgements,
                 figures=figure_files,
                 configs=configs,
-                tables={
-                    k: v.to_html(index=False, float_format=lambda x: f"{x:.4g}")
-                    for k, v in result.tables.items()
-                },
+                tables=dict(result.tables),
                 context=[c.to_dict() for c in result.context],
                 hypotheses=[h.describe() for h in study.hypotheses],
                 error=error,
                 fate=study_fate,
+                scale=s,
             )
         )
-        counts = (
-            {"runs_used": study_fate.finished, "runs_planned": study_fate.planned}
-            if study_fate is not None
-            else {}
-        )
-        judged.extend(result.judgements)
-        claims.extend({"study": study.name, **j.to_dict(), **counts} for j in result.judgements)
-        if study_fate is not None:
-            runs[study.name] = {"mode": s, **study_fate.to_dict()}
     meta = {
         "overparam": __version__,
         "python": platform.python_version(),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "store": store_path.name,
     }
-    text = html.render(sections, title="overparam: theory against measurement", meta=meta)
-    return Report(html.write(out_html, text), claims, runs, count_verdicts(judged))
+    text = renderer(sections, title="overparam: theory against measurement", meta=meta)
+    path = html.write(out_html, text)
+    return Report(
+        path, layout.claim_records(sections), layout.runs(sections), layout.verdicts(sections)
+    )
 
 
 def reproduce(

@@ -81,35 +81,36 @@ class Quantity:
 QUANTITIES = (
     Quantity(
         "movement", "movement", "omega", -0.5, "zou-gu-2019, Lemma 4.2",
-        "weight movement max_l ‖W_l − W_l^(0)‖₂ is O(m^(−1/2))", "max_l ||W_l^t - W_l^0||_2",
-        RELU,
+        r"weight movement $\max_l \|W_l - W_l^{(0)}\|_2$ is $O(m^{-1/2})$",
+        "max_l ||W_l^t - W_l^0||_2", RELU,
     ),
     Quantity(
         "flips", "flips", "fraction", -1 / 3,
         "allen-zhu-2019, Theorems 3-4 proof, Step 2 (a)",
-        "fraction of relu signs flipped is O(ω^(2/3) L) = O(m^(−1/3))",
+        r"fraction of ReLU signs flipped is $O(\omega^{2/3} L) = O(m^{-1/3})$",
         "fraction of relu signs flipped", RELU,
     ),
     Quantity(
         "hidden_drift", "hidden_drift", "max", -0.5,
         "allen-zhu-2019, Theorems 3-4 proof, Step 2 (b)",
-        "hidden drift max ‖h_{i,l} − h_{i,l}^(0)‖ is O(ω L^(5/2)) = O(m^(−1/2))",
+        r"hidden drift $\max \|h_{i,l} - h_{i,l}^{(0)}\|$ is $O(\omega L^{5/2}) = O(m^{-1/2})$",
         "max_{i,l} ||h_{i,l}^t - h_{i,l}^0||", RELU,
     ),
     Quantity(
         "ntk_drift", "ntk_drift", "relative_drift", -0.5, "lee-2019, Theorem 2.1",
-        "relative NTK drift ‖Θ_t − Θ_0‖_F / ‖Θ_0‖_F is O(m^(−1/2))",
+        r"relative NTK drift $\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$ is $O(m^{-1/2})$",
         "||Θ_t − Θ_0||_F / ||Θ_0||_F", LEE_SMOOTH,
     ),
     Quantity(
         "linear_gap", "linearization", "linear_run_gap", -0.5, "lee-2019, Theorem 2.1",
-        "network vs its GD-trained linearization, sup_t ‖f_t − f_t^lin‖, is O(m^(−1/2))",
+        r"network vs its GD-trained linearization, $\sup_t \|f_t - f_t^{\mathrm{lin}}\|$, is "
+        "$O(m^{-1/2})$",
         "sup_t max_i |f_t − f_t^lin|", LEE_SMOOTH,
     ),
     Quantity(
         "taylor_gap", "linearization", "max_gap", -1 / 6,
         "allen-zhu-2019, NTK relation (b)",
-        "first-order Taylor gap is O(L³ ω^(4/3) √m) = O(m^(−1/6))",
+        r"first-order Taylor gap is $O(L^3 \omega^{4/3} \sqrt{m}) = O(m^{-1/6})$",
         "max_i |f_t − f_0 − <∇f_0, W_t − W_0>|", RELU,
     ),
 )  # fmt: skip
@@ -159,7 +160,7 @@ def _claims() -> tuple[Claim, ...]:
         out.append(
             Claim(
                 f"{p}/movement-bound",
-                f"{p}: movement within √(k n² log n / (m φ)) (constant 1)",
+                rf"{p}: movement within $\sqrt{{k n^2 \log n / (m \phi)}}$ (constant 1)",
                 cite="zou-gu-2019, Lemma 4.2",
                 quantity="movement",
                 test=Ratio(bound="movement_bound"),
@@ -260,6 +261,17 @@ def evidence(data: StudyData) -> Evidence:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Each quantity's y-axis label in mathtext.
+AXIS_LABELS = {
+    "movement": r"$\max_l \|W_l^t - W_l^0\|_2$",
+    "flips": "fraction of ReLU signs flipped",
+    "hidden_drift": r"$\max_{i,l} \|h_{i,l}^t - h_{i,l}^0\|$",
+    "ntk_drift": r"$\|\Theta_t - \Theta_0\|_F \,/\, \|\Theta_0\|_F$",
+    "linear_gap": r"$\sup_t \max_i |f_t - f_t^{\mathrm{lin}}|$",
+    "taylor_gap": r"$\max_i |f_t - f_0 - \langle \nabla f_0, W_t - W_0 \rangle|$",
+}
+
+
 def _figures(t: pd.DataFrame, fits: pd.DataFrame) -> list[FigureSpec]:
     from overparam.studies.plots import (
         COLORS,
@@ -267,6 +279,7 @@ def _figures(t: pd.DataFrame, fits: pd.DataFrame) -> list[FigureSpec]:
         loglog,
         mean_band,
         new_figure,
+        place_legend,
         plot_band,
         theory_through,
     )
@@ -293,27 +306,29 @@ def _figures(t: pd.DataFrame, fits: pd.DataFrame) -> list[FigureSpec]:
             if fit is not None:
                 fitted_line(ax, widths, fit["slope"], fit["intercept"], color=color[p])
         stats = mean_band(t, "width", q.key)
-        label = f"theory: m^({fmt_exponent(q.theory)})"
+        label = f"theory: $m^{{{fmt_exponent(q.theory)}}}$"
         theory_through(ax, stats, "width", q.theory, label=label)
-        loglog(ax, "width m", q.label)
-        ax.legend(loc="best")
+        loglog(ax, "width $m$", AXIS_LABELS.get(q.key, q.label))
+        place_legend(ax)
 
     by_key = {q.key: q for q in QUANTITIES}
     figures = []
     captions = {
-        "movement": "Weight movement omega = max_l ||W_l^t - W_l^0||_2 (sup over training) "
-        "against m, log-log, for zou-gu and allen-zhu (L = 2). Dashed: the m^(-1/2) of "
-        "[zou-gu-2019, Lemma 4.2]; dotted: fitted slopes; bands: min-max over seeds.",
-        "flips": "Fraction of relu signs D_{i,l} that differ from init (sup over training, "
-        "worst layer) against m. Dashed: m^(-1/3), [allen-zhu-2019, Theorems 3-4 proof, "
-        "Step 2 (a)] (||D - D^(0)||_0 <= m omega^(2/3) L) with omega ~ m^(-1/2).",
-        "hidden_drift": "Largest change of a hidden vector, max_{i,l} ||h_{i,l}^t - h_{i,l}^0||, "
-        "against m. Dashed: m^(-1/2), [allen-zhu-2019, Theorems 3-4 proof, Step 2 (b)] "
-        "(<= omega L^(5/2)) with omega ~ m^(-1/2).",
+        "movement": r"Weight movement $\omega = \max_l \|W_l^t - W_l^0\|_2$ (sup over "
+        "training) against $m$, log-log, for `zou-gu` and `allen-zhu` ($L = 2$). Dashed: the "
+        "$m^{-1/2}$ of [zou-gu-2019, Lemma 4.2]; dotted: fitted slopes; bands: min-max over "
+        "seeds.",
+        "flips": "Fraction of ReLU signs $D_{i,l}$ that differ from init (sup over training, "
+        "worst layer) against $m$. Dashed: $m^{-1/3}$, [allen-zhu-2019, Theorems 3-4 proof, "
+        r"Step 2 (a)] ($\|D - D^{(0)}\|_0 \le m\, \omega^{2/3} L$) with $\omega \sim m^{-1/2}$.",
+        "hidden_drift": "Largest change of a hidden vector, "
+        r"$\max_{i,l} \|h_{i,l}^t - h_{i,l}^0\|$, against $m$. Dashed: $m^{-1/2}$, "
+        "[allen-zhu-2019, Theorems 3-4 proof, Step 2 (b)] "
+        r"($\le \omega L^{5/2}$) with $\omega \sim m^{-1/2}$.",
         "ntk_drift": "Relative drift of the empirical NTK over training, "
-        "||Theta_t - Theta_0||_F / ||Theta_0||_F, against m. Dashed: m^(-1/2), "
+        r"$\|\Theta_t - \Theta_0\|_F / \|\Theta_0\|_F$, against $m$. Dashed: $m^{-1/2}$, "
         "[lee-2019, Theorem 2.1] (the kernel regime of [jacot-2018]; proved for activations "
-        "with a Lipschitz derivative, not relu).",
+        "with a Lipschitz derivative, not ReLU).",
     }
     for key in ("movement", "flips", "hidden_drift", "ntk_drift"):
         if key not in t:
@@ -329,11 +344,12 @@ def _figures(t: pd.DataFrame, fits: pd.DataFrame) -> list[FigureSpec]:
         figures.append(
             FigureSpec(
                 "linearization",
-                "Left: sup_t max_i |f_t(x_i) - f_t^lin(x_i)| between the network and its "
-                "linearization at init trained by the same GD; dashed m^(-1/2) "
+                r"Left: $\sup_t \max_i |f_t(x_i) - f_t^{\mathrm{lin}}(x_i)|$ between the network "
+                "and its linearization at init trained by the same GD; dashed $m^{-1/2}$ "
                 "[lee-2019, Theorem 2.1]. Right: the first-order Taylor gap "
-                "|f(W_t) - f(W_0) - <grad f(W_0), W_t - W_0>|; dashed m^(-1/6), "
-                "[allen-zhu-2019, NTK relation (b)] (L^3 omega^(4/3) sqrt(m), omega ~ m^(-1/2)).",
+                r"$|f(W_t) - f(W_0) - \langle \nabla f(W_0), W_t - W_0 \rangle|$; dashed "
+                "$m^{-1/6}$, [allen-zhu-2019, NTK relation (b)] "
+                r"($L^3 \omega^{4/3} \sqrt{m}$, $\omega \sim m^{-1/2}$).",
                 fig,
             )
         )
@@ -345,11 +361,12 @@ STUDY = Study(
     title="Width scaling of movement, flips, hidden drift, NTK drift and linearization gap",
     cites=("zou-gu-2019", "allen-zhu-2019", "lee-2019"),
     description=(
-        f"zou-gu and allen-zhu relu networks (L={DEPTH}, n={N} sphere points in d={D}, Gaussian "
-        f"labels) trained by GD with the measured stable step to {TARGET_RATIO:g} L(0); the "
-        "supremum over training of each quantity the proofs keep small, against m on "
-        "log-log axes, with fitted slopes next to the slopes the bounds imply when "
-        f"omega ~ m^(-1/2) (upper-bound rates, tolerance {TOLERANCE})."
+        f"`zou-gu` and `allen-zhu` ReLU networks ($L={DEPTH}$, $n={N}$ sphere points in "
+        f"$d={D}$, Gaussian labels) trained by GD with the measured stable step to "
+        f"${TARGET_RATIO:g}\\, L(0)$; the supremum over training of each quantity the proofs "
+        "keep small [zou-gu-2019; allen-zhu-2019; lee-2019], against $m$ on log-log axes, with "
+        r"fitted slopes next to the slopes the bounds imply when $\omega \sim m^{-1/2}$ "
+        f"(upper-bound rates, tolerance {TOLERANCE})."
     ),
     claims=CLAIMS,
     plan=plan,
