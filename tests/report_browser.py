@@ -90,7 +90,8 @@ def served(root: Path) -> Iterator[str]:
 
 def look(report: Path, width: int, screenshot: Path | None = None) -> tuple[dict, list[str]]:
     """Open ``report`` at ``width`` x 900 and return (measurements, console and page errors)."""
-    assert sync_playwright is not None and CHROMIUM is not None
+    if sync_playwright is None or CHROMIUM is None:
+        raise RuntimeError("look() needs playwright and Debian's chromium (see AVAILABLE)")
     messages: list[str] = []
     with served(report.parent) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
