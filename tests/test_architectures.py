@@ -281,9 +281,10 @@ def test_a_registered_arch_without_a_rule_gets_the_autograd_ntk(toy):
     expected = toy_ntk(model, train.X).detach()
     got = empirical(model, train.X, method="autograd")
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
-    with pytest.warns(UserWarning, match="no structured NTK rule for Toy"):
-        fallback = empirical(model, train.X)  # structured, the default, falls back
+    fallback = empirical(model, train.X)  # the default (auto) takes the generic path
     torch.testing.assert_close(fallback, expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ConfigError, match="method"):
+        empirical(model, train.X, method="structured")
 
 
 def test_a_model_outside_the_protocol_is_measured_in_stored_units(toy):
@@ -298,9 +299,10 @@ def test_a_model_outside_the_protocol_is_measured_in_stored_units(toy):
     assert history.status != "diverged"
     for layer in ("hidden", "out"):
         w0, wt = start.get_parameter(f"{layer}.weight"), history.final_params[f"{layer}.weight"]
-        got = one(history, "movement", "frobenius", cfg.steps, layer)["value"]
+        got = one(history, "movement", "frobenius", cfg.steps, f"{layer}.weight")["value"]
         assert got == pytest.approx(float((wt - w0.detach()).norm()), rel=1e-12)
-    assert one(history, "movement", "frobenius", 0, "hidden")["value"] == 0.0
+    assert one(history, "movement", "frobenius", 0, "hidden.weight")["value"] == 0.0
+    assert all(r["bound"] is None for r in history.records)  # no paper's bound applies
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ explicit Jacobians: every parameterization, trained set, bias on/off, k in {1, 3
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pytest
@@ -104,17 +103,19 @@ def test_memmap_output(tmp_path, inputs):
     np.testing.assert_allclose(stored, empirical(model, X).numpy(), rtol=1e-14)
 
 
-def test_fallback_warns_for_unknown_module():
+def test_auto_uses_generic_for_unknown_module():
+    """A model without a structured rule: the default (auto) runs the generic path without a
+    warning (warnings are errors here); asking for structured is a ConfigError."""
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     net = net.double()
     X = torch.randn(4, 3, dtype=torch.float64)
-    with pytest.warns(UserWarning, match="no structured NTK rule"):
-        theta = empirical(net, X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        ref = empirical(net, X, method="autograd")
+    theta = empirical(net, X)
+    ref = empirical(net, X, method="autograd")
     assert rel(theta, ref) < 1e-14
     assert theta.shape == (4, 4)
+    with pytest.raises(ConfigError, match="no structured rule") as err:
+        empirical(net, X, method="structured")
+    assert err.value.field == "method"
 
 
 def test_bad_inputs_name_the_field():

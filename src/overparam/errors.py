@@ -69,10 +69,11 @@ def require_int(
     field: str, value: object, lo: int | None = 1, hi: int | None = MAX_SIZE, allowed: str = ""
 ) -> int:
     """``value`` as an int in [lo, hi]; otherwise a ConfigError naming ``field``."""
-    ok = is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
-    if not ok:
-        raise ConfigError(field, value, allowed or int_allowed(lo, hi))
-    return int(value)  # type: ignore[call-overload]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # is_int(value)
+        number = int(value)
+        if (lo is None or number >= lo) and (hi is None or number <= hi):
+            return number
+    raise ConfigError(field, value, allowed or int_allowed(lo, hi))
 
 
 def require_seed(field: str, value: object) -> int:

@@ -60,12 +60,31 @@ def _source(cfg: RunConfig) -> tuple[Dataset, Dataset | None]:
             n=cfg.n,
             seed=seed,
         )
-    common = dict(
-        mu=cfg.mu, min_separation=cfg.min_separation, labels=cfg.labels, k=cfg.k, seed=seed
-    )
+    # RunConfig's validator: n is None only for digits, phi only off close-pair.
+    assert cfg.n is not None
     if cfg.data == "close-pair":
-        return close_pair(cfg.n, cfg.d, phi=cfg.phi, **common), None
-    return sphere(cfg.n, cfg.d, **common), None
+        assert cfg.phi is not None
+        pair = close_pair(
+            cfg.n,
+            cfg.d,
+            phi=cfg.phi,
+            mu=cfg.mu,
+            min_separation=cfg.min_separation,
+            labels=cfg.labels,
+            k=cfg.k,
+            seed=seed,
+        )
+        return pair, None
+    points = sphere(
+        cfg.n,
+        cfg.d,
+        mu=cfg.mu,
+        min_separation=cfg.min_separation,
+        labels=cfg.labels,
+        k=cfg.k,
+        seed=seed,
+    )
+    return points, None
 
 
 def build_model(cfg: RunConfig, d: int, k: int) -> torch.nn.Module:
@@ -102,6 +121,7 @@ def resolve_lr(s: Setup) -> float:
     if cfg.parameterization != "zou-gu":
         raise ConfigError("lr", "theory", "a number or 'auto' (lr='theory' is defined for zou-gu)")
     if cfg.algorithm == "sgd":
+        assert cfg.batch is not None  # RunConfig's validator: sgd has a batch
         return theory_zou_gu_sgd(
             s.train.k, cfg.batch, s.train.separation, s.train.n, cfg.width, cfg.lr_scale
         )

@@ -20,6 +20,7 @@ def build_graph(cfg: RunConfig) -> Graph:
     seed = cfg.seeds()["data"]
     if cfg.data == "karate":
         return karate(test_fraction=cfg.test_fraction, seed=seed)
+    assert cfg.n is not None  # RunConfig's validator: n is None only for data=digits
     return sbm(
         cfg.n,
         cfg.d,

@@ -69,7 +69,7 @@ def register(arch: Architecture) -> Architecture:
     if arch.name in _ARCHITECTURES:
         raise ValueError(f"architecture {arch.name!r} is already registered")
     _ARCHITECTURES[arch.name] = arch
-    if arch.ntk_rule is not None:
+    if arch.ntk_rule is not None and arch.model is not None:  # __post_init__: both or no rule
         register_rule(arch.model, arch.ntk_rule)
     return arch
 
@@ -77,7 +77,7 @@ def register(arch: Architecture) -> Architecture:
 def unregister(name: str) -> None:
     """Remove the architecture ``name`` and its structured NTK rule (if registered)."""
     arch = _ARCHITECTURES.pop(name, None)
-    if arch is not None and arch.ntk_rule is not None:
+    if arch is not None and arch.model is not None and arch.ntk_rule is not None:
         STRUCTURED_RULES.pop(arch.model, None)
 
 

@@ -6,7 +6,7 @@ Parses options and calls :func:`overparam.theory.bounds` or, with ``--data``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
@@ -77,7 +77,7 @@ def _check_measure(data: DataSource, n: int | None, dim: int, depth: int, act: A
     dim_ok = require_int("dim", dim, 2, allowed="an integer >= 2 (the last coordinate is mu)")
     sizes = {"n": require_int("n", n), "dim": dim_ok}
 
-    def estimate(s: dict[str, int]) -> int:
+    def estimate(s: Mapping[str, int]) -> int:
         return analytic_bytes(n=s["n"], d=s["dim"], depth=depth, activation=str(act))
 
     check_fits(f"bounds --data sphere, n {n}", estimate(sizes), sizes, estimate)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from difflib import get_close_matches
 from enum import Enum
 from pathlib import PurePath
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import typer
 
@@ -97,7 +97,7 @@ def type_words(param: Any) -> str:
         if desc.is_list and get_args(annotation):
             annotation = get_args(annotation)[0]
         return _words(annotation, desc.choices)
-    t = getattr(param, "type", None)  # click's ParamType
+    t: Any = getattr(param, "type", None)  # click's ParamType
     if isinstance(getattr(t, "choices", None), Sequence):
         return _words(None, t.choices)
     named = {"integer": "an integer", "float": "a number", "boolean": "true or false"}
@@ -170,6 +170,7 @@ def _field(param: Any) -> str:
 def click_error(e: BaseException, argv: Sequence[str], root: Any = None) -> ConfigError:
     """A click usage error as a :class:`ConfigError` naming the option (without dashes)."""
     ctx = getattr(e, "ctx", None)
+    command: Any
     command, where = _resolve(root, argv) if root is not None else (None, "overparam")
     if ctx is not None:
         command, where = ctx.command, ctx.command_path
@@ -181,20 +182,24 @@ def click_error(e: BaseException, argv: Sequence[str], root: Any = None) -> Conf
         return ConfigError(name, NOTHING, f"{type_words(param)} (required: {opts[0]})")
     if is_a(e, "BadParameter"):
         return ConfigError(name, _rejected_value(e, param, argv), type_words(param))
+    # Both classes (matched by name, from any click copy) carry the option as typed.
     if is_a(e, "NoSuchOption"):
-        matches = get_close_matches(e.option_name, _all_options(command)) or list(
+        option: str = cast(Any, e).option_name
+        matches = get_close_matches(option, _all_options(command)) or list(
             getattr(e, "possibilities", None) or ()
         )
         hint = f"did you mean {', '.join(matches[:3])}? " if matches else ""
-        return ConfigError("option", e.option_name, f"an option of '{where}' ({hint}see --help)")
+        return ConfigError("option", option, f"an option of '{where}' ({hint}see --help)")
     if is_a(e, "BadOptionUsage"):
-        p = _find_option(command, e.option_name)
-        field = e.option_name.lstrip("-").replace("-", "_")
+        option = cast(Any, e).option_name
+        p = _find_option(command, option)
+        field = option.lstrip("-").replace("-", "_")
         if getattr(p, "is_flag", False):
-            given = [a.partition("=")[2] for a in argv if a.startswith(e.option_name + "=")]
-            value = given[-1] if given else NOTHING
-            return ConfigError(field, value, f"no value: {e.option_name} is a flag")
-        return ConfigError(field, NOTHING, f"{type_words(p)} after {e.option_name}")
+            given = [a.partition("=")[2] for a in argv if a.startswith(option + "=")]
+            return ConfigError(
+                field, given[-1] if given else NOTHING, f"no value: {option} is a flag"
+            )
+        return ConfigError(field, NOTHING, f"{type_words(p)} after {option}")
     if hasattr(command, "list_commands") and "command" in message.lower():
         value: Any = getattr(e, "command_name", None)
         if value is None:

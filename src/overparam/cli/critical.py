@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ def check_memory(cfg: RunConfig, width_max: int, seeds: int, *, batched: bool) -
     if cfg.n is not None:
         sizes["n"] = cfg.n
 
-    def estimate(s: dict[str, int]) -> int:
+    def estimate(s: Mapping[str, int]) -> int:
         update = {"width": s["width_max"], "depth": s["depth"]}
         if "n" in s:
             update["n"] = s["n"]

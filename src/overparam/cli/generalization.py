@@ -6,6 +6,7 @@ Parses options into a :class:`overparam.config.RunConfig` and calls
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -68,7 +69,7 @@ def check_memory(
 
     sizes = {"n": n, "width": width, "depth": depth}
 
-    def estimate(s: dict[str, int]) -> int:
+    def estimate(s: Mapping[str, int]) -> int:
         total = analytic_bytes(n=s["n"], d=d, depth=s["depth"])
         if "empirical" in kernels or ntrf:
             total += ntk_bytes(n=s["n"], d=d, width=s["width"], depth=s["depth"], dtype="float64")
@@ -137,7 +138,9 @@ def register(app: typer.Typer) -> None:
                 kernels=[k.value for k in kernel],
                 ntrf=ntrf,
             )
-            sphere = {"d": dim, "labels": "teacher"} if data is GenData.SPHERE else {}
+            sphere: dict[str, Any] = (
+                {"d": dim, "labels": "teacher"} if data is GenData.SPHERE else {}
+            )
             cfg = build_config(
                 data=data.value,
                 **sphere,

@@ -6,6 +6,7 @@ With ``--out FILE.npy`` the kernel goes to a file in blocks of rows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -33,7 +34,7 @@ def check_memory(
 
         sizes["rows"] = rows
 
-        def estimate(s: dict[str, int]) -> int:
+        def estimate_rows(s: Mapping[str, int]) -> int:
             return analytic_rows_bytes(
                 n=s["n"],
                 n2=s["n"],
@@ -44,10 +45,10 @@ def check_memory(
                 threads=torch.get_num_threads(),
             )
 
-        check_fits(f"kernel --out, n {n}, rows {rows}", estimate(sizes), sizes, estimate)
+        check_fits(f"kernel --out, n {n}, rows {rows}", estimate_rows(sizes), sizes, estimate_rows)
         return
 
-    def estimate(s: dict[str, int]) -> int:
+    def estimate(s: Mapping[str, int]) -> int:
         return analytic_bytes(**s, depth=depth, activation=activation)
 
     check_fits(f"kernel, n {n}", estimate(sizes), sizes, estimate)

@@ -6,6 +6,7 @@ With ``--out FILE.npy`` the kernel goes to a file in blocks of rows
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import typer
@@ -47,7 +48,7 @@ def check_memory(
     if rows is not None:
         sizes["rows"] = rows
 
-    def estimate(s: dict[str, int]) -> int:
+    def estimate(s: Mapping[str, int]) -> int:
         if rows is not None:
             return ntk_rows_bytes(**s, dtype=dtype)
         return ntk_bytes(**s, dtype=dtype)
@@ -80,7 +81,10 @@ def register(app: typer.Typer) -> None:
         k: int = typer.Option(1, help="Outputs."),
         parameterization: Parameterization = typer.Option(Parameterization.NTK),
         activation: Activation = typer.Option(Activation.RELU),
-        method: Method = typer.Option(Method.STRUCTURED, help="structured or autograd."),
+        method: Method = typer.Option(
+            Method.AUTO,
+            help="auto (structured for overparam's layers), structured, generic or autograd.",
+        ),
         mu: float = typer.Option(0.5, help="Last input coordinate."),
         seed: int = typer.Option(0),
         dtype: str = typer.Option("float32", help="float32 or float64."),
@@ -164,7 +168,7 @@ def register(app: typer.Typer) -> None:
                 f"ntk n={n} m={width} L={depth}", "", delay=1.0, transient=True, enabled=not quiet
             ),
         ):
-            out = empirical_summary(
+            summary = empirical_summary(
                 n=n,
                 d=d,
                 width=width,
@@ -179,7 +183,7 @@ def register(app: typer.Typer) -> None:
                 device=device,
                 normalize=normalize,
             )
-        _print(out, json_out)
+        _print(summary, json_out)
 
 
 def _print(out: dict[str, object], json_out: bool, *, rows: bool = False) -> None:

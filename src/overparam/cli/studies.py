@@ -4,6 +4,7 @@ theorem's hypotheses and its declared claims, and its plan as TOML for ``overpar
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import typer
 
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from overparam.studies.registry import select
 
         with user_errors():
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "name": s.name,
                     "title": s.title,
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
         if toml:
             typer.echo(to_toml(specs), nl=False)
             return
-        info = {
+        info: dict[str, Any] = {
             "name": study.name,
             "title": study.title,
             "cites": list(study.cites),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -14,6 +14,7 @@ from overparam.progress import Reporter
 from overparam.store.sqlite import DEFAULT_PATH
 
 if TYPE_CHECKING:
+    from overparam.studies.study import Scale
     from overparam.sweep.spec import SweepSpec
 
 
@@ -93,7 +94,7 @@ def resolve_specs(spec: str) -> list[SweepSpec]:
     from overparam.studies.registry import get
 
     name, _, scale = spec.removeprefix("study:").partition(":")
-    return get(name).specs(scale or "full")
+    return get(name).specs(cast("Scale", scale or "full"))  # Study.specs checks the scale
 
 
 def register(app: typer.Typer) -> None:

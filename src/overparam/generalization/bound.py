@@ -37,12 +37,15 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from overparam.errors import ConfigError
+
+if TYPE_CHECKING:
+    from overparam.models.base import SpecNetwork
 
 # Default failure probability delta: the usual 95% confidence.
 DEFAULT_DELTA = 0.05
@@ -327,7 +330,8 @@ def ntk_bound(
         elif kernel == "empirical":
             if model is None:
                 raise ConfigError("model", None, "the network at initialization (kernel=empirical)")
-            fk = factor(theta_empirical(model, Xt), kind="empirical", width=model.width)
+            width = cast("SpecNetwork", model).width  # an overparam network: it has a width
+            fk = factor(theta_empirical(model, Xt), kind="empirical", width=width)
         else:
             raise ConfigError("kernel", kernel, "analytic, empirical, an (n, n) matrix")
     else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from overparam.generalization.ntrf import (
     theorem_bound,
 )
 from overparam.generalization.online import DEFAULT_N_TEST, run_config
+
+if TYPE_CHECKING:
+    from overparam.models.base import SpecNetwork
 
 # R = RADIUS_FACTOR * sqrt(y^T Theta^-1 y): the corollary's radius with its O~ constant set to 1.
 RADIUS_FACTOR = 1.0
@@ -85,14 +88,15 @@ def prepare(
     if unknown or not kernels:
         raise ConfigError("kernels", list(kernels), "a non-empty subset of analytic, empirical")
     Xt = torch.as_tensor(X).detach().to(torch.float64)
+    width = cast("SpecNetwork", model_at_init).width  # an overparam network: it has a width
     factored: dict[str, FactoredKernel] = {}
     if "analytic" in kernels:
         factored["analytic"] = factor(theta_analytic(Xt, depth), kind="analytic")
     if "empirical" in kernels:
         theta = theta_empirical(model_at_init, Xt)
-        factored["empirical"] = factor(theta, kind="empirical", width=model_at_init.width)
+        factored["empirical"] = factor(theta, kind="empirical", width=width)
     feats = ntrf_features(model_at_init, Xt) if ntrf else None
-    return Prepared(Xt, depth, factored, feats, int(model_at_init.width))
+    return Prepared(Xt, depth, factored, feats, int(width))
 
 
 def measure_labels(

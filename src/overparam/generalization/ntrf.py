@@ -44,13 +44,16 @@ import copy
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 from torch.func import functional_call, vjp
 
 from overparam.errors import ConfigError
+
+if TYPE_CHECKING:
+    from overparam.models.base import SpecNetwork
 
 # Default certified tolerance on the loss (Frank-Wolfe gap).
 DEFAULT_TOL = 1e-6
@@ -93,7 +96,7 @@ class NtrfFeatures:
         return int(self.f0.shape[0])
 
 
-def _network(model: torch.nn.Module) -> tuple[torch.nn.Module, int]:
+def _network(model: torch.nn.Module) -> tuple[SpecNetwork, int]:
     width = getattr(model, "width", None)
     if width is None or not hasattr(model, "trainable_parameters"):
         raise ConfigError(
@@ -102,7 +105,7 @@ def _network(model: torch.nn.Module) -> tuple[torch.nn.Module, int]:
     if getattr(model, "out", 1) != 1:
         raise ConfigError("model_at_init", f"out={model.out}", "a network with one output")
     net = copy.deepcopy(model).to(torch.float64)
-    return net, int(width)
+    return cast("SpecNetwork", net), int(width)  # checked above: it has the SpecNetwork API
 
 
 def _inputs(X: Any, net: torch.nn.Module) -> torch.Tensor:
@@ -369,7 +372,7 @@ def ntrf_fit(
 # ---------------------------------------------------------------------------------------------
 
 
-def _split(net: torch.nn.Module) -> tuple[dict, dict, dict[str, str]]:
+def _split(net: SpecNetwork) -> tuple[dict, dict, dict[str, str]]:
     layer_of = net.parameter_layers()
     trained = {n: p.detach() for n, p in net.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in net.named_parameters() if not p.requires_grad}
@@ -397,7 +400,8 @@ def ntrf_weights(
         def f(params: dict[str, torch.Tensor], xb: torch.Tensor = xb) -> torch.Tensor:
             return functional_call(net, {**frozen, **params}, (xb,))[:, 0]
 
-        _, pullback = vjp(f, trained)
+        # [:2]: vjp is annotated as a pair or (has_aux=True) a triple; it is a pair here
+        _, pullback = vjp(f, trained)[:2]
         for name in trained:
             layer = layer_of[name]
             if layer not in fit.alpha:
@@ -430,8 +434,9 @@ def ntrf_predict(
     def f(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return functional_call(net, {**frozen, **params}, (Xt,))[:, 0]
 
-    f0, pullback = vjp(f, trained)
-    _, pull_pullback = vjp(lambda v: pullback(v)[0], torch.zeros_like(f0))
+    # [:2]: vjp is annotated as a pair or (has_aux=True) a triple; it is a pair here
+    f0, pullback = vjp(f, trained)[:2]
+    _, pull_pullback = vjp(lambda v: pullback(v)[0], torch.zeros_like(f0))[:2]
     (df,) = pull_pullback(tangents)
     f0, df = f0.detach(), df.detach()
     return (f0 + df).cpu().numpy()

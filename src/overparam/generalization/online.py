@@ -118,6 +118,7 @@ def task_data(cfg: RunConfig, *, n_test: int = DEFAULT_N_TEST) -> tuple[Dataset,
         train_set, test_set = build_data(cfg)
         assert test_set is not None
         return train_set, test_set
+    assert cfg.n is not None  # RunConfig's validator: n is None only for data=digits
     return sphere_task(
         int(cfg.n),
         cfg.d,

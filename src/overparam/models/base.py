@@ -4,6 +4,7 @@ paper's Gaussians, a trained set, and the names probes and kernels read."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -72,9 +73,14 @@ def resolve_trainable(
 class SpecNetwork(nn.Module):
     """Base of the networks whose weights are ``Dense(LayerSpec)`` layers in ``self.layers``.
 
-    Subclasses set ``self.specs`` and call :meth:`build_layers` once in ``__init__``.
+    Subclasses set ``self.specs``, the sizes below, and call :meth:`build_layers` once in
+    ``__init__``.
     """
 
+    d: int  # input dimension (a GNN's: N, its inputs are node indicators)
+    width: int  # m (a CNN's channels, a GNN's hidden m_l)
+    depth: int  # the paper's L or H (see each subclass)
+    out: int  # output dimension k
     specs: list[LayerSpec]
     layers: nn.ModuleList
     trained: set[str]
@@ -96,16 +102,21 @@ class SpecNetwork(nn.Module):
         self.trained = resolve_trainable(self.specs, trainable, default)
         self.reset_parameters(seed)
         self.to(dtype=resolve_dtype(dtype), device=resolve_device(device))
-        for layer in self.layers:
+        for layer in self.dense_layers():
             for p in layer.parameters():
                 p.requires_grad_(layer.spec.name in self.trained)
+
+    def dense_layers(self) -> list[Dense]:
+        """``self.layers`` in order, typed as the :class:`Dense` layers they are (iterating an
+        ``nn.ModuleList`` yields plain modules to a type checker)."""
+        return [cast(Dense, layer) for layer in self.layers]
 
     @torch.no_grad()
     def reset_parameters(self, seed: int) -> None:
         """Draw every weight (and bias) from its paper's Gaussian with a CPU generator seeded
         by ``seed``, in float64, so a seed gives the same network on every device and dtype."""
         gen = torch.Generator().manual_seed(int(seed))
-        for layer in self.layers:
+        for layer in self.dense_layers():
             s = layer.spec
             w = torch.randn(s.fan_out, s.fan_in, generator=gen, dtype=torch.float64) * s.std
             layer.weight.copy_(w)

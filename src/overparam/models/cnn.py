@@ -187,6 +187,8 @@ class CNN(SpecNetwork):
         torch.Size([5, 1])
     """
 
+    index: torch.Tensor  # buffer: (p, q) patch indices, from patch_index
+
     def __init__(
         self,
         in_shape: Sequence[int] | int,
@@ -262,7 +264,7 @@ class CNN(SpecNetwork):
     def forward(
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        layers = list(self.layers)
+        layers = self.dense_layers()
         n = x.shape[0]
         h = self.feature_map(x)
         pre: list[torch.Tensor] = []

@@ -96,7 +96,7 @@ class FullyConnected(SpecNetwork):
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         pre, hidden = [], []
         h = x
-        for layer in self.layers:
+        for layer in self.dense_layers():
             z = layer(h)
             if layer.spec.activation:
                 h = self.sigma(z)
@@ -117,7 +117,7 @@ class FullyConnected(SpecNetwork):
         bias, with a_l the forward multiplier and s_l the post-activation scale (1 on the output
         layer)."""
         out: dict[str, float] = {}
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.dense_layers()):
             s = layer.spec
             post = s.post_scale if s.activation else 1.0
             for kind, base in (("weight", s.multiplier), ("bias", s.bias_multiplier)):

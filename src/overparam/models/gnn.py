@@ -113,6 +113,9 @@ class LinearGNN(SpecNetwork):
         torch.Size([3, 1])
     """
 
+    S: torch.Tensor  # buffer: (N, N) aggregation matrix
+    features: torch.Tensor  # buffer: (N, in_features) node features
+
     def __init__(
         self,
         in_features: int,
@@ -153,11 +156,11 @@ class LinearGNN(SpecNetwork):
 
     @property
     def aggregations(self) -> list[Dense]:
-        return list(self.layers)[: self.depth]
+        return self.dense_layers()[: self.depth]
 
     @property
     def readouts(self) -> list[Dense]:
-        return list(self.layers)[self.depth :]
+        return self.dense_layers()[self.depth :]
 
     def propagate(
         self, features: torch.Tensor | None = None

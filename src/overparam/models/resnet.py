@@ -188,7 +188,7 @@ class ResNet(SpecNetwork):
     def forward(
         self, x: torch.Tensor, return_hidden: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        layers = list(self.layers)
+        layers = self.dense_layers()
         pre: list[torch.Tensor] = []
         hidden: list[torch.Tensor] = []
         if self.form == "allen-zhu":

@@ -79,7 +79,7 @@ class Kernel:
     @property
     def shape(self) -> tuple[int, int]:
         """(n, n2)."""
-        return self.ntk.shape  # type: ignore[return-value]
+        return self.ntk.shape
 
     def replace(self, **changes: Any) -> Kernel:
         """A copy with some fields replaced (``dataclasses.replace``)."""

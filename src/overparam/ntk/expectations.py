@@ -236,7 +236,7 @@ def quadrature_expectations(
     *,
     order: tuple[int, int] = QUADRATURE_ORDER,
     derivative: bool = True,
-    rho: np.ndarray | None = None,
+    rho: np.ndarray | float | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(E[sigma(u) sigma(v)], E[sigma'(u) sigma'(v)]) by the polar Gauss rule (module docstring).
 

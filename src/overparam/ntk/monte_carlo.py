@@ -82,14 +82,13 @@ def kernel_errors(
     if not widths or not seeds:
         raise ConfigError("widths" if not widths else "seeds", [], "a non-empty list")
     X = torch.as_tensor(X).to(torch.float64)
-    extra = {} if bias_std is None else {"bias_std": bias_std}
     limit = analytic(
         X,
         depth=depth,
         parameterization=parameterization,
         activation=activation,
         trainable=trainable,
-        **extra,
+        bias_std=0.0 if bias_std is None else bias_std,  # the limit's 0: no bias
     )
     K, N = np.asarray(limit.ntk), np.asarray(limit.nngp)
     k_norm, n_norm, k_min = float(np.linalg.norm(K)), float(np.linalg.norm(N)), lambda_min(K)
@@ -106,7 +105,7 @@ def kernel_errors(
                 trainable=trainable,
                 dtype=torch.float64,
                 seed=int(seed),
-                **extra,
+                bias_std=bias_std,
             )
             theta = empirical(model, X).detach().numpy() / kernel_scale(parameterization, m)
             diff = theta - K

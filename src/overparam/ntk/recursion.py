@@ -235,10 +235,13 @@ def diagonal(
     For ``interpolation`` each layer's :class:`~overparam.ntk.dual_tables.DualTable` is built
     here from that layer's variances (and appended to ``tables`` for :func:`fill`), so the
     diagonal and the entries next to it come from the same table."""
-    G, T, edot = sq_norms, None, None
-    variances = []
+    G = sq_norms
+    T: np.ndarray | None = None
+    edot: np.ndarray | None = None
+    variances: list[np.ndarray] = []
     for layer in plan.layers:
         if T is not None:
+            assert edot is not None  # T is set at a trained layer, edot by the same layer
             T = layer.back * edot * T
         if layer.trained:
             t = layer.grad_w * G + layer.grad_b
@@ -432,9 +435,9 @@ def fill(
         tile = _QUADRATURE_TILE if plan.method is ExpectationMethod.QUADRATURE else _TABLE_TILE
 
         def run(
-            plan: Plan, G: np.ndarray, vr: list[np.ndarray], vc: list[np.ndarray]
+            plan: Plan, G: np.ndarray, var_r: list[np.ndarray], var_c: list[np.ndarray]
         ) -> tuple[np.ndarray, np.ndarray]:
-            return _dual_tile(plan, dual, G, vr, vc)
+            return _dual_tile(plan, dual, G, var_r, var_c)
 
     n, n2 = len(X), len(X2)
     jobs = [(i, j) for i in range(0, n, tile) for j in range(i if symmetric else 0, n2, tile)]

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from overparam.models.activations import torch_derivative
+
+if TYPE_CHECKING:
+    from overparam.models.fc import FullyConnected
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class LayerFactors:
     G: torch.Tensor
 
 
-FactorFn = Callable[[nn.Module, torch.Tensor], list[LayerFactors]]
+# A rule receives an instance of the model class it is registered for (hence Any, not nn.Module).
+FactorFn = Callable[[Any, torch.Tensor], list[LayerFactors]]
 
 # Registry: model class -> function returning the LayerFactors of its trained layers.
 STRUCTURED_RULES: dict[type, FactorFn] = {}
@@ -58,13 +63,13 @@ def rule_for(model: nn.Module) -> FactorFn | None:
 
 
 @torch.no_grad()
-def dense_chain_factors(model: nn.Module, X: torch.Tensor) -> list[LayerFactors]:
+def dense_chain_factors(model: FullyConnected, X: torch.Tensor) -> list[LayerFactors]:
     """Factors of a :class:`overparam.models.FullyConnected` (any parameterization).
 
     Backward recursion, for all k outputs at once: G_last = e_a,
     dF/dh_l = a_{l+1} G_{l+1} W_{l+1}, G_l = dF/dh_l ⊙ s_l sigma'(z_l).
     """
-    layers = list(model.layers)
+    layers = model.dense_layers()
     dsigma = torch_derivative(model.activation)
     inputs, pre = [], []
     h = X
@@ -96,7 +101,7 @@ def _block_gram(
     f1: list[LayerFactors], f2: list[LayerFactors], rows: slice, cols: slice, per_layer: bool
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Theta[rows, cols] as (b1, b2, k, k) plus per-layer parts."""
-    total = None
+    total: torch.Tensor | None = None
     parts: dict[str, torch.Tensor] = {}
     for a, b in zip(f1, f2, strict=True):
         hh = a.H[rows] @ b.H[cols].T
@@ -113,6 +118,7 @@ def _block_gram(
         total = contrib if total is None else total + contrib
         if per_layer:
             parts[a.name] = contrib
+    assert total is not None, "callers pass at least one layer's factors"
     return total, parts
 
 

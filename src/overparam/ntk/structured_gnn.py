@@ -21,13 +21,18 @@ x times the all-node factor, since f(x) = x F is linear in x.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from overparam.ntk.structured import LayerFactors
 
+if TYPE_CHECKING:
+    from overparam.models.gnn import LinearGNN
+
 
 @torch.no_grad()
-def gnn_factors(model, X: torch.Tensor) -> list[LayerFactors]:
+def gnn_factors(model: LinearGNN, X: torch.Tensor) -> list[LayerFactors]:
     """LayerFactors of every trained layer of a :class:`overparam.models.LinearGNN`.
 
     Args:
@@ -66,7 +71,7 @@ def gnn_factors(model, X: torch.Tensor) -> list[LayerFactors]:
                 G = c[:, None, :].expand(k, b, c.shape[1])
                 by_name[name] = LayerFactors(name, X @ P * a, 0.0, G)
             else:
-                J = 0.0
+                J = torch.zeros((), dtype=X.dtype, device=X.device)
                 P = Z_prev
                 powers = {}
                 for p in range(max(t[0] for t in terms) + 1):

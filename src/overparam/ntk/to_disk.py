@@ -393,7 +393,7 @@ def _empirical_options(kwargs: dict[str, Any]) -> tuple[str, int | None]:
     unknown = sorted(set(kwargs) - {"method", "max_memory"})
     if unknown:
         raise ConfigError("keyword", unknown[0], "method, max_memory")
-    method = kwargs.get("method", Method.STRUCTURED)
+    method = kwargs.get("method", Method.AUTO)
     try:
         method = Method(method)
     except ValueError:
@@ -459,6 +459,9 @@ def empirical_to_npy(
         raise ConfigError("X", "no rows", "a tensor of shape (n, ...) with n >= 1")
     dtype = dtype or check_dtype(X.dtype)
     n, b = X.shape[0], min(rows, X.shape[0])
+    from overparam.ntk.empirical import resolve_method
+
+    method = resolve_method(model, method).value  # auto: structured where a rule exists
     rule = rule_for(model) if method == "structured" else None
     started = time.perf_counter()
     if rule is not None:

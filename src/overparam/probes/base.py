@@ -13,7 +13,9 @@ run's :class:`~overparam.train.history.History` ``records``::
   layer, whose output is their h_0), or ``"all"`` for network-wide quantities.
 * ``bound`` is the proof's bound evaluated at the run's n, m, L, k, delta (= phi) and the
   *measured* omega, with every hidden O(.)/Omega(.) constant set to 1; None where no bound is
-  stated. Because of those constants only the ratio's scaling (across widths, depths, steps)
+  stated, and always None for a model that is not one of the papers' architectures (no bound
+  applies to it; :attr:`overparam.probes.context.Context.bound_note`).
+  Because of those constants only the ratio's scaling (across widths, depths, steps)
   is meaningful, never its absolute value.
 * ``kind`` says how to read value against bound: ``"upper"`` (theory: value <= bound, so
   ratio <= 1 is consistent with it), ``"lower"`` (value >= bound, ratio >= 1) or ``"none"``.
@@ -158,7 +160,7 @@ class Probe:
         self.every = every
         self.points = points
         self.skip_reason: str | None = None
-        self.ctx: Context | None = None
+        self._ctx: Context | None = None
         self._steps: frozenset = frozenset()
         self._done: set[int] = set()
         self._pending: int | None = None
@@ -166,6 +168,13 @@ class Probe:
     def __repr__(self) -> str:
         sched = f"every={self.every}" if self.every else f"points={self.points}"
         return f"{type(self).__name__}({sched})"
+
+    @property
+    def ctx(self) -> Context:
+        """The run's shared :class:`~overparam.probes.context.Context` (set by on_start)."""
+        if self._ctx is None:
+            raise RuntimeError(f"{type(self).__name__} is used before on_start")
+        return self._ctx
 
     # -- hooks for subclasses --------------------------------------------------------------
     def applies(self, ctx: Context) -> str | None:
@@ -182,7 +191,7 @@ class Probe:
 
     # -- the Callback protocol ---------------------------------------------------------------
     def on_start(self, state: TrainState) -> None:
-        self.ctx = Context.of(state)
+        self._ctx = Context.of(state)
         self._steps = probe_steps(state.steps, self.every, self.points)
         self._done = set()
         self._pending = None
@@ -208,11 +217,19 @@ class Probe:
             self._run(state, grads)
 
     def on_end(self, state: TrainState) -> None:
-        if self.skip_reason is not None or self.ctx is None:
+        if self.skip_reason is not None or self._ctx is None:
             return
         if state.step in self._done or not self.ctx.end_measurable(state):
             return
         self.ctx.invalidate()
+        grads = self.ctx.full_gradient(state) if self.uses_gradient else None
+        self._run(state, grads)
+
+    def measure_now(self, state: TrainState) -> None:
+        """Measure at ``state.step`` now, outside the schedule (a tracker in a user's loop
+        calls this; the full-batch gradient is computed if the probe needs it)."""
+        if self.skip_reason is not None or self._ctx is None:
+            return
         grads = self.ctx.full_gradient(state) if self.uses_gradient else None
         self._run(state, grads)
 
@@ -247,6 +264,8 @@ class Probe:
             step: the step the row describes (default: ``state.step``).
         """
         value, bound = _finite(value), _finite(bound)
+        if not self.ctx.bounds_apply:  # the papers bound their own architectures only
+            bound = None
         if bound is None:
             kind = NONE
         r = ratio(value, bound) if callable(ratio) else _finite(ratio)

@@ -2,7 +2,8 @@
 pieces (the forward pass with hidden vectors, the distances from init, the full gradient, the
 empirical NTK), so that several probes measuring at the same step pay for each piece once.
 
-The probes read a model through a small interface, so later architectures plug in unchanged:
+The probes read a model through a small interface, so later architectures plug in unchanged
+(any other ``torch.nn.Module`` is read from the outside, see below):
 
 * ``model(X, return_hidden=True)`` -> ``(f, pre_activations, hidden)``: f (n, k); one
   pre-activation z_l (n, m_l) per layer (output layer included) and one hidden vector h_l per
@@ -11,6 +12,13 @@ The probes read a model through a small interface, so later architectures plug i
 * its structure, if it implements :class:`overparam.probes.protocol.ProbedModel` (every
   overparam network does): ``paper_scales()``, ``parameter_layers()``, ``hidden_layers()``,
   ``specs``, ``width``, ``depth``, ``parameterization``, ``activation``.
+
+**Any other module** (no ``return_hidden``, outside the protocol) is read by
+:func:`overparam.probes.capture.capture`: its recognized activations give the sign patterns and
+hidden vectors (and the outputs of the modules named in ``TrainState.extra[MODULES_KEY]``),
+every trained parameter tensor is a "layer" named by its parameter name, and no paper's bound
+applies: the probes record the measured values with ``bound`` None and kind ``none``
+(:attr:`Context.bound_note` says so), so that only their scaling is read.
 
 **Papers' units.** Distances, gradients and step norms are measured on the *effective* weights
 W_eff = a_l s_l W_l (forward multiplier a_l times post-activation scale s_l, both 1 for
@@ -37,6 +45,7 @@ from torch import nn
 from torch.func import functional_call
 
 from overparam.data.dataset import min_separation
+from overparam.probes.capture import RECOGNIZED, capture
 from overparam.probes.protocol import ProbedModel, probed
 from overparam.train.losses import Loss, Reduction
 
@@ -143,6 +152,18 @@ def swapped(model: nn.Module, params: dict[str, torch.Tensor]) -> Iterator[None]
                 named[n].copy_(v)
 
 
+def as_matrix(t: torch.Tensor) -> torch.Tensor:
+    """A parameter tensor as the matrix its norms are taken of: a weight (out, in) as is, a
+    convolution kernel (out, in, *k) as (out, in * prod(k)) (one row per output channel), a
+    vector (d,) as a column (d, 1) (its spectral and Frobenius norms are then its 2-norm, its
+    max row its largest entry)."""
+    if t.ndim == 2:
+        return t
+    if t.ndim < 2:
+        return t.reshape(-1, 1)
+    return t.reshape(t.shape[0], -1)
+
+
 def flat_kernel(theta: torch.Tensor) -> torch.Tensor:
     """(n, n) or (n, n, k, k) kernel as an (n k, n k) float64 matrix, row index i * k + a."""
     theta = theta.detach().to(torch.float64)
@@ -155,6 +176,10 @@ def flat_kernel(theta: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # Run description
 # ---------------------------------------------------------------------------------------------
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
 
 
 @dataclass(frozen=True)
@@ -201,8 +226,8 @@ class RunInfo:
         seed = config.get("seed")
         return cls(
             n=data.n,
-            m=None if p is None else p.width,
-            L=None if p is None else p.depth,
+            m=_int_or_none(config.get("width")) if p is None else p.width,
+            L=_int_or_none(config.get("depth")) if p is None else p.depth,
             k=data.k,
             delta=float(delta),
             c=float(objective.scale(data.n)),
@@ -219,21 +244,32 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Forward:
-    """One forward pass: f (n, k), pre-activations (output layer included), hidden vectors."""
+    """One forward pass: f (n, k), pre-activations, hidden vectors and sign patterns.
+
+    ``pre`` holds one (n, m_l) pre-activation per layer (output layer included) for overparam's
+    networks, one per piecewise-linear activation call for other modules; ``patterns[l]`` is the
+    linear piece of each unit (z > 0 for relu) of the layer named ``pattern_layers[l]``;
+    ``hidden[l]`` the (n, m_l) hidden vector of the layer named ``hidden_layers[l]``.
+    """
 
     f: torch.Tensor
     pre: list[torch.Tensor]
     hidden: list[torch.Tensor]
+    patterns: list[torch.Tensor]
+    pattern_layers: tuple[str, ...]
+    hidden_layers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Distance:
-    """||W_eff^t - W_eff^0|| of one trained weight matrix, in the papers' units."""
+    """||W_eff^t - W_eff^0|| of one trained weight matrix, in the papers' units, and the
+    relative Frobenius distance ||W^t - W^0||_F / ||W^0||_F (unit-free)."""
 
     spectral: float
     frobenius: float
     max_row: float
     hidden: bool
+    relative: float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +286,9 @@ class Context:
     """
 
     KEY = "overparam.probes.context"
+    #: ``TrainState.extra`` key of the module names whose outputs are hidden vectors (for
+    #: models read from the outside; :func:`overparam.probes.capture.capture`).
+    MODULES_KEY = "overparam.probes.modules"
 
     def __init__(self, state: Any) -> None:
         self.model: nn.Module = state.model
@@ -262,11 +301,27 @@ class Context:
         self.probed: ProbedModel | None = probed(self.model)
         self.scales = paper_scales(self.model)
         self.layer_of = _layer_names(self.model)
-        self.has_hidden = "return_hidden" in inspect.signature(self.model.forward).parameters
+        self.returns_hidden = "return_hidden" in inspect.signature(self.model.forward).parameters
+        self.modules: tuple[str, ...] = tuple(state.extra.get(self.MODULES_KEY, ()))
+        #: Whether the papers' bounds apply: only to their own architectures (the protocol).
+        self.bounds_apply = self.probed is not None
+        self.bound_note: str | None = (
+            None
+            if self.bounds_apply
+            else (
+                f"no bound applies: {type(self.model).__name__} is not one of the papers' "
+                "architectures, so the probes record the measured quantities (bound None, kind "
+                "none) and only their scaling, e.g. in the width, is read"
+            )
+        )
         specs = {s.name: s for s in (self.probed.specs if self.probed is not None else ())}
         self.weights: list[tuple[str, str, bool]] = []  # (param, layer symbol, hidden layer?)
         for name, p in self.model.named_parameters():
-            if p.requires_grad and p.ndim == 2:
+            if not p.requires_grad:
+                continue
+            if self.probed is None:  # every trained tensor, named by its parameter name
+                self.weights.append((name, name, True))
+            elif p.ndim == 2:
                 layer = self.layer_of.get(name, name)
                 spec = specs.get(layer)
                 self.weights.append((name, layer, True if spec is None else spec.activation))
@@ -285,11 +340,37 @@ class Context:
             state.extra[cls.KEY] = ctx
         return ctx
 
+    @property
+    def has_hidden(self) -> bool:
+        """Whether the model gives hidden vectors (its own or read from the outside)."""
+        return self.returns_hidden or bool(self.initial().hidden)
+
+    def no_hidden_reason(self) -> str:
+        """Why a model has no hidden vectors (for ``skip_reason``)."""
+        return (
+            f"no hidden vector found in {type(self.model).__name__}: it has no "
+            "forward(x, return_hidden=True), no recognized activation (" + RECOGNIZED + ") "
+            "and no module named in modules=..."
+        )
+
+    def no_pattern_reason(self) -> str | None:
+        """None if the model has ReLU-family sign patterns, else why not."""
+        if self.initial().patterns:
+            return None
+        return (
+            f"no piecewise-linear activation found in {type(self.model).__name__} "
+            "(recognized: " + RECOGNIZED + ")"
+        )
+
     def hidden_names(self) -> list[str]:
-        """The paper's symbol of the layer that outputs each hidden vector h_l."""
+        """The paper's symbol of the layer that outputs each hidden vector h_l (for other
+        modules: the activation's or module's name, :mod:`overparam.probes.capture`)."""
         if self.probed is not None:
             return list(self.probed.hidden_layers())
-        return [f"h{l}" for l in range(len(self.initial().hidden))]
+        init = self.initial()
+        if init.hidden_layers:
+            return list(init.hidden_layers)
+        return [f"h{l}" for l in range(len(init.hidden))]
 
     def invalidate(self) -> None:
         self._step, self._cache = None, {}
@@ -305,13 +386,26 @@ class Context:
 
     # -- forward passes ------------------------------------------------------------------------
     def _forward(self, params: dict[str, torch.Tensor] | None) -> Forward:
+        if not self.returns_hidden:
+            c = capture(self.model, self.X, params, modules=self.modules)
+            return Forward(
+                c.f, c.pre, c.hidden, c.patterns, c.pattern_layers, c.hidden_layers
+            )
         with torch.no_grad():
             if params is None:
                 out = self.model(self.X, return_hidden=True)
             else:
                 out = functional_call(self.model, params, (self.X,), {"return_hidden": True})
         f, pre, hidden = out
-        return Forward(f.detach(), [z.detach() for z in pre], [h.detach() for h in hidden])
+        pre = [z.detach() for z in pre]
+        hidden = [h.detach() for h in hidden]
+        names = (
+            tuple(self.probed.hidden_layers())
+            if self.probed is not None
+            else tuple(f"h{l}" for l in range(len(hidden)))
+        )
+        patterns = [z > 0 for z in pre[: len(hidden)]]
+        return Forward(f.detach(), pre, hidden, patterns, names, names)
 
     def initial(self) -> Forward:
         """The forward pass at W_0 (cached for the run)."""
@@ -346,12 +440,13 @@ class Context:
             out: dict[str, Distance] = {}
             with torch.no_grad():
                 for pname, layer, hidden in self.weights:
-                    delta = (named[pname].detach() - self.initial_params[pname]) * self.scales[
-                        pname
-                    ]
+                    w0 = self.initial_params[pname]
+                    delta = as_matrix((named[pname].detach() - w0) * self.scales[pname])
                     spec, self._warm[pname] = spectral_norm(delta, self._warm.get(pname))
                     rows = float(delta.norm(dim=1).max()) if delta.numel() else 0.0
-                    out[layer] = Distance(spec, float(delta.norm()), rows, bool(hidden))
+                    frob = float(delta.norm())
+                    rel = frob / self.scales[pname] / max(float(w0.norm()), 1e-300)
+                    out[layer] = Distance(spec, frob, rows, bool(hidden), rel)
             cache["distances"] = out
         return cache["distances"]
 
@@ -394,7 +489,7 @@ class Context:
             if pname in step:
                 key = "step:" + pname
                 sigma, self._warm[key] = spectral_norm(
-                    step[pname] * self.scales[pname], self._warm.get(key)
+                    as_matrix(step[pname] * self.scales[pname]), self._warm.get(key)
                 )
                 best = max(best, sigma)
         return best

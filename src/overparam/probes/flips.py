@@ -19,7 +19,7 @@ import torch
 
 from overparam.probes.base import UPPER, Probe, register
 from overparam.probes.context import Context
-from overparam.probes.norms import NO_HIDDEN, hidden_scales
+from overparam.probes.norms import hidden_scales
 from overparam.train.loop import TrainState
 
 
@@ -50,8 +50,8 @@ class Flips(Probe):
     formula = "||D_{i,l} - D_{i,l}^(0)||_0 <= m omega^(2/3) L"
 
     def applies(self, ctx: Context) -> str | None:
-        if not ctx.has_hidden:
-            return NO_HIDDEN
+        if not ctx.returns_hidden:  # read from the outside: its piecewise-linear activations
+            return ctx.no_pattern_reason()
         if not ctx.info.relu:
             return (
                 "flips counts ReLU sign changes (Allen-Zhu et al.'s D_{i,l}); a smooth "
@@ -61,17 +61,17 @@ class Flips(Probe):
 
     def start(self, state: TrainState) -> None:
         init = self.ctx.initial()
-        self.layers = self.ctx.hidden_names()
-        self.signs0 = [z > 0 for z in init.pre[: len(init.hidden)]]
+        self.layers = list(init.pattern_layers)
+        self.signs0 = init.patterns
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         info = self.ctx.info
         omega = self.ctx.omega(state)
         L = info.L or len(self.layers)
         per_unit = omega ** (2.0 / 3.0) * L
-        pre = self.ctx.current(state).pre[: len(self.signs0)]
-        for layer, s0, z in zip(self.layers, self.signs0, pre, strict=True):
-            changed = (z > 0) != s0
+        patterns = self.ctx.current(state).patterns
+        for layer, s0, pattern in zip(self.layers, self.signs0, patterns, strict=True):
+            changed = pattern != s0
             per_sample = changed.sum(dim=1)
             n, m = changed.shape
             count = int(per_sample.sum())
@@ -108,13 +108,13 @@ class HiddenDrift(Probe):
     formula = "||h_{i,l}^t - h_{i,l}^0|| <= omega L^(5/2)"
 
     def applies(self, ctx: Context) -> str | None:
-        return None if ctx.has_hidden else NO_HIDDEN
+        return None if ctx.has_hidden else ctx.no_hidden_reason()
 
     def start(self, state: TrainState) -> None:
         self.layers = self.ctx.hidden_names()
         self.nu = hidden_scales(self.ctx)
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         omega = self.ctx.omega(state)
         L = self.ctx.info.L or len(self.layers)
         bound = omega * L**2.5

@@ -75,7 +75,7 @@ class NTKDrift(Probe):
         self.norm0 = float(self.theta0.norm())
         self.lambda0 = float(eigh64(self.theta0)[0][0])
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         theta = self.ctx.kernel(state)
         m = self.ctx.info.m or 1
         drift = float((theta - self.theta0).norm()) / max(self.norm0, 1e-300)
@@ -150,7 +150,7 @@ class Rate(Probe):
             self.predicted.append(float(self._w.sum()))
         return self.predicted[: t + 1]
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         t = state.step
         pred = torch.tensor(self.predicted_curve(t), dtype=torch.float64)
         actual = torch.tensor(state.history.losses[: t + 1], dtype=torch.float64)
@@ -227,7 +227,7 @@ class LabelComplexity(Probe):
     def on_end(self, state: TrainState) -> None:
         """Recorded once, in :meth:`start`."""
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         """Unused (see :meth:`start`)."""
 
     def start(self, state: TrainState) -> None:

@@ -55,7 +55,7 @@ def first_order_gap(
     def f(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return functional_call(model, params, (X,))
 
-    f0, df = jvp(f, (dict(params0),), (tangent,))
+    f0, df = jvp(f, (dict(params0),), (tangent,))[:2]
     with torch.no_grad():
         ft = model(X)
     return ft.detach(), f0.detach(), (ft - f0 - df).detach()
@@ -117,6 +117,8 @@ class Linearization(Probe):
         info = self.ctx.info
         lr, shape = info.lr, self.y64.shape
         y = self.y64.reshape(-1)
+        if self.u is None:  # no linear run (see start)
+            return
         while self.t_lin < t:
             if info.square:
                 g = info.c * (self.u - y)
@@ -127,7 +129,7 @@ class Linearization(Probe):
             self.u = self.u - lr * (self.theta0 @ g)
             self.t_lin += 1
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         info = self.ctx.info
         ft, f0, gap = first_order_gap(state.model, self.ctx.X, self.params0)
         omega = self.ctx.omega(state)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from overparam.probes.base import UPPER, Probe, register
 from overparam.probes.context import Context, log_or_one
 from overparam.train.loop import TrainState
@@ -38,6 +40,8 @@ class Movement(Probe):
       lemma's proof sums Frobenius-norm steps);
     * ``max_row``: max_r ||w_{l,r}^t - w_{l,r}^0||, the per-neuron distance of
       [du-2019-two-layer] (bounded by the spectral norm, hence by the same bound);
+    * ``relative_frobenius``: ||W_l^t - W_l^0||_F / ||W_l^0||_F (no bound: the unit-free
+      "how lazy" number, comparable across parameterizations and architectures);
 
     plus one ``omega`` row (layer "all"): max over hidden layers of the spectral distance, the
     omega the other probes' bounds use ([allen-zhu-2019]: ||W - W^(0)||_2 <= omega).
@@ -58,13 +62,14 @@ class Movement(Probe):
 
     def start(self, state: TrainState) -> None:
         info = self.ctx.info
-        m = info.m or max(min(p.shape) for n, p in state.model.named_parameters())
+        m = info.m or max(min(p.shape) for p in state.model.parameters())
         self.bound = movement_bound(info.n, m, info.k, info.delta)
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         dist = self.ctx.distances(state)
         for layer, d in dist.items():
             self.record(state, "spectral", d.spectral, self.bound, kind=UPPER, layer=layer)
             self.record(state, "frobenius", d.frobenius, self.bound, kind=UPPER, layer=layer)
             self.record(state, "max_row", d.max_row, self.bound, kind=UPPER, layer=layer)
+            self.record(state, "relative_frobenius", d.relative, None, layer=layer)
         self.record(state, "omega", self.ctx.omega(state), self.bound, kind=UPPER)

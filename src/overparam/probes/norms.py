@@ -17,8 +17,6 @@ from overparam.probes.base import LOWER, UPPER, Probe, register
 from overparam.probes.context import Context, log_or_one
 from overparam.train.loop import TrainState
 
-NO_HIDDEN = "the model has no forward(x, return_hidden=True) giving hidden vectors"
-
 
 def norm_epsilon(n: int, m: int, L: int) -> float:
     """epsilon of [allen-zhu-2019, Lemma 7.1] at which its failure probability
@@ -65,7 +63,7 @@ class Norms(Probe):
     formula = "1 - eps <= ||h_{i,l}|| <= 1 + eps, eps = sqrt(L ln(nL) / m)"
 
     def applies(self, ctx: Context) -> str | None:
-        return None if ctx.has_hidden else NO_HIDDEN
+        return None if ctx.has_hidden else ctx.no_hidden_reason()
 
     def start(self, state: TrainState) -> None:
         info = self.ctx.info
@@ -74,7 +72,7 @@ class Norms(Probe):
         self.nu = hidden_scales(self.ctx)
         self.layers = self.ctx.hidden_names()
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         hidden = self.ctx.current(state).hidden
         for layer, nu, h in zip(self.layers, self.nu, hidden, strict=True):
             norms = h.to(torch.float64).norm(dim=1)
@@ -106,7 +104,7 @@ class Separation(Probe):
 
     def applies(self, ctx: Context) -> str | None:
         if not ctx.has_hidden:
-            return NO_HIDDEN
+            return ctx.no_hidden_reason()
         if ctx.info.n < 2:
             return "separation needs at least two samples"
         return None
@@ -114,7 +112,7 @@ class Separation(Probe):
     def start(self, state: TrainState) -> None:
         self.layers = self.ctx.hidden_names()
 
-    def measure(self, state: TrainState) -> None:
+    def measure(self, state: TrainState, grads: dict[str, torch.Tensor] | None = None) -> None:
         bound = self.ctx.info.delta / 2.0
         for layer, h in zip(self.layers, self.ctx.current(state).hidden, strict=True):
             h = h.to(torch.float64)

@@ -25,6 +25,11 @@ DEFAULT_DISPLAY_PX = 490
 #: The chapter of studies that :data:`~overparam.studies.registry.CHAPTERS` does not list.
 OTHER_CHAPTER = "Other studies"
 
+#: The chapter of a user's own networks (sections named ``own-<experiment>``,
+#: :mod:`overparam.byon.report`), after every study.
+OWN_CHAPTER = "Your networks"
+OWN_PREFIX = "own-"
+
 
 @dataclass(frozen=True)
 class FigureFile:
@@ -85,20 +90,25 @@ def chapter_id(index: int) -> str:
 
 def chapters(sections: Sequence[Section]) -> list[tuple[str, list[Section]]]:
     """(chapter title, its sections) in the order of ``CHAPTERS`` and, within a chapter, of the
-    chapter's list; sections of unlisted studies last, under :data:`OTHER_CHAPTER`. Chapters
-    without a section are left out."""
+    chapter's list; sections of unlisted studies after them, under :data:`OTHER_CHAPTER`, and
+    a user's own networks last, under :data:`OWN_CHAPTER`. Chapters without a section are left
+    out."""
     from overparam.studies.registry import CHAPTERS
 
     by_name = {s.name: s for s in sections}
-    out, placed = [], set()
+    out: list[tuple[str, list[Section]]] = []
+    placed: set[str] = set()
     for title, members in CHAPTERS:
         found = [by_name[n] for n in members if n in by_name]
         if found:
             out.append((title, found))
             placed.update(s.name for s in found)
-    rest = [s for s in sections if s.name not in placed]
+    rest = [s for s in sections if s.name not in placed and not s.name.startswith(OWN_PREFIX)]
     if rest:
         out.append((OTHER_CHAPTER, rest))
+    own = [s for s in sections if s.name not in placed and s.name.startswith(OWN_PREFIX)]
+    if own:
+        out.append((OWN_CHAPTER, own))
     return out
 
 
@@ -168,5 +178,8 @@ def verdicts(sections: Sequence[Section]) -> dict[str, int]:
 
 def runs(sections: Sequence[Section]) -> dict[str, dict[str, Any]]:
     """Per study what became of its runs (:meth:`RunFate.to_dict` plus ``mode``)."""
-    shown = [s for s in ordered(sections) if s.fate is not None]
-    return {s.name: {"mode": s.scale, **s.fate.to_dict()} for s in shown}
+    return {
+        s.name: {"mode": s.scale, **s.fate.to_dict()}
+        for s in ordered(sections)
+        if s.fate is not None
+    }

@@ -71,7 +71,11 @@ V1_COLUMNS = (
     "owner_pid",
     "heartbeat",
 )
-V2_COLUMNS = (("threads", "INTEGER"), ("device", "TEXT"), ("checksum", "TEXT"))
+V2_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("threads", "INTEGER"),
+    ("device", "TEXT"),
+    ("checksum", "TEXT"),
+)
 V2_COLUMNS += (("checksum_parts", "TEXT"),)
 #: The run-row columns the ``result`` digest covers, in order.
 RESULT_COLUMNS = (

@@ -30,6 +30,11 @@ STATUSES = ("queued", "running", "done", "diverged", "failed")
 TERMINAL = ("done", "diverged", "failed")
 
 
+def _worker_versions() -> dict[str, str | None]:
+    """A copy of :func:`versions` (RunResult's field of that name hides it in the class body)."""
+    return dict(versions())
+
+
 @dataclass(frozen=True)
 class RunResult:
     """The stored outcome of one run.
@@ -64,7 +69,7 @@ class RunResult:
     pid: int = field(default_factory=os.getpid)
     threads: int = field(default_factory=lambda: torch_threads())
     device: str | None = None
-    versions: dict[str, str | None] = field(default_factory=lambda: dict(versions()))
+    versions: dict[str, str | None] = field(default_factory=_worker_versions)
 
     @property
     def steps(self) -> int:

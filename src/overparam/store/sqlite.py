@@ -41,6 +41,7 @@ runs then, so a version-1 run's checksum certifies its rows as they were found a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -655,63 +656,109 @@ class Store:
         """
         if result.status not in TERMINAL:
             raise ConfigError("status", result.status, ", ".join(TERMINAL))
+        with self._write() as c:
+            return self._store_result(c, owner, run_id, result)
+
+    def save_finished(
+        self, experiment_id: int, config: Mapping[str, Any], result: RunResult
+    ) -> tuple[int, bool]:
+        """Store a run computed outside the queue (a user's own model, measured by
+        :func:`overparam.measure` or :func:`overparam.track`) in one transaction: its row with
+        ``config`` as JSON, every loss and record, the checksum, and the link to the
+        experiment. A config already stored finished is kept as it is (same config, same
+        result). Returns (run_id, whether it was written now)."""
+        if result.status not in TERMINAL:
+            raise ConfigError("status", result.status, ", ".join(TERMINAL))
+        text = json.dumps(dict(config), sort_keys=True, default=str)
+        h = "external:" + hashlib.sha256(text.encode()).hexdigest()
+        owner = Owner()
+        now = time.time()
+        with self._write() as c:
+            row = c.execute("SELECT id, status FROM runs WHERE config_hash = ?", (h,)).fetchone()
+            if row is not None and row["status"] in TERMINAL:
+                run_id, written = int(row["id"]), False
+            else:
+                if row is None:
+                    c.execute(
+                        "INSERT INTO runs (config_hash, config, status, seed, seeds, created)"
+                        " VALUES (?, ?, 'queued', ?, NULL, ?)",
+                        (h, text, config.get("seed"), now),
+                    )
+                    row = c.execute("SELECT id FROM runs WHERE config_hash = ?", (h,)).fetchone()
+                run_id = int(row["id"])
+                c.execute(
+                    "UPDATE runs SET status = 'running', owner = ?, owner_host = ?,"
+                    " owner_pid = ?, started = ?, heartbeat = ? WHERE id = ?",
+                    (owner.token, owner.host, owner.pid, now, now, run_id),
+                )
+                written = self._store_result(c, owner, run_id, result)
+            c.execute(
+                "INSERT OR IGNORE INTO experiment_runs (experiment_id, run_id) VALUES (?, ?)",
+                (experiment_id, run_id),
+            )
+        return run_id, written
+
+    def _store_result(
+        self, c: sqlite3.Connection, owner: Owner, run_id: int, result: RunResult
+    ) -> bool:
+        """Inside a write transaction: the finished run's row, losses, records and checksum,
+        if ``owner`` holds the claim (else nothing, and False)."""
         losses = result.losses
         now = time.time()
         v = result.versions
-        with self._write() as c:
-            cur = c.execute(
-                _FINISH,
-                (
-                    result.status,
-                    result.train_status,
-                    result.error,
-                    _num(result.lr),
-                    result.steps if losses else None,
-                    _num(losses[0]) if losses else None,
-                    _num(losses[-1]) if losses else None,
-                    _num(result.train_accuracy),
-                    _num(result.test_accuracy),
-                    float(result.wall_s),
-                    result.executor,
-                    result.host,
-                    result.pid,
-                    result.threads,
-                    result.device,
-                    v.get("package"),
-                    v.get("torch"),
-                    v.get("python"),
-                    v.get("git"),
-                    now,
-                    now,
-                    run_id,
-                    owner.token,
-                ),
-            )
-            if cur.rowcount != 1:
-                return False
-            c.execute("DELETE FROM losses WHERE run_id = ?", (run_id,))
-            c.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
-            loss_rows = [  # as SQLite stores them: NaN -> NULL, -0.0 -> 0.0
-                (run_id, t, None if (f := float(x)) != f else f + 0.0) for t, x in enumerate(losses)
-            ]
-            c.executemany("INSERT INTO losses (run_id, step, loss) VALUES (?, ?, ?)", loss_rows)
-            record_rows = [record_row(run_id, i, r) for i, r in enumerate(result.records)]
-            c.executemany(
-                "INSERT INTO records (run_id, idx, step, probe, layer, value, bound, extra)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                record_rows,
-            )
-            d = integrity.Digests(  # the run row as read back; the rows as SQLite stores them
-                integrity.digest(integrity.result_rows(c, [run_id])[0][4:]),
-                integrity.table_digest(loss_rows, integrity.LOSS_KINDS),
-                integrity.table_digest(
-                    integrity.records_as_stored(record_rows), integrity.RECORD_KINDS
-                ),
-            )
-            c.execute(
-                "UPDATE runs SET checksum = ?, checksum_parts = ? WHERE id = ?",
-                (d.checksum(), d.parts_text(), run_id),
-            )
+        cur = c.execute(
+            _FINISH,
+            (
+                result.status,
+                result.train_status,
+                result.error,
+                _num(result.lr),
+                result.steps if losses else None,
+                _num(losses[0]) if losses else None,
+                _num(losses[-1]) if losses else None,
+                _num(result.train_accuracy),
+                _num(result.test_accuracy),
+                float(result.wall_s),
+                result.executor,
+                result.host,
+                result.pid,
+                result.threads,
+                result.device,
+                v.get("package"),
+                v.get("torch"),
+                v.get("python"),
+                v.get("git"),
+                now,
+                now,
+                run_id,
+                owner.token,
+            ),
+        )
+        if cur.rowcount != 1:
+            return False
+        c.execute("DELETE FROM losses WHERE run_id = ?", (run_id,))
+        c.execute("DELETE FROM records WHERE run_id = ?", (run_id,))
+        loss_rows = [  # as SQLite stores them: NaN -> NULL, -0.0 -> 0.0
+            (run_id, t, None if (f := float(x)) != f else f + 0.0) for t, x in enumerate(losses)
+        ]
+        c.executemany("INSERT INTO losses (run_id, step, loss) VALUES (?, ?, ?)", loss_rows)
+        record_rows = [record_row(run_id, i, r) for i, r in enumerate(result.records)]
+        c.executemany(
+            "INSERT INTO records (run_id, idx, step, probe, layer, value, bound, extra)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            record_rows,
+        )
+        d = integrity.Digests(  # the run row as read back; the rows as SQLite stores them
+            integrity.digest(integrity.result_rows(c, [run_id])[0][4:]),
+            integrity.table_digest(loss_rows, integrity.LOSS_KINDS),
+            integrity.table_digest(
+                integrity.records_as_stored(record_rows), integrity.RECORD_KINDS
+            ),
+        )
+        c.execute(
+            "UPDATE runs SET checksum = ?, checksum_parts = ? WHERE id = ?",
+            (d.checksum(), d.parts_text(), run_id),
+        )
         return True
 
     # -- reading --------------------------------------------------------------------------

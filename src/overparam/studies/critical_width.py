@@ -280,7 +280,7 @@ def theory_rows(pw: pd.DataFrame) -> pd.DataFrame:
 
 def theory_context(tp: pd.DataFrame) -> list[Context]:
     """theory / practice per theory, as context: the grid cannot measure a width near them."""
-    out = []
+    out: list[Context] = []
     if tp.empty:
         return out
     top = float(2.0 * tp["width_max"].max())

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ SIZES: dict[str, Size] = {
 def plan(scale: Scale) -> list[SweepSpec]:
     s = SIZES[scale]
     base = dict(parameterization="du", n=N, d=D, steps=s.steps, target_ratio=TARGET_RATIO)
-    grid = {
+    grid: dict[str, list[Any]] = {
         "arch": list(ARCHS),
         "activation": list(s.activations),
         "depth": list(s.depths),

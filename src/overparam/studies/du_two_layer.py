@@ -146,6 +146,7 @@ def measure(scale: Scale) -> pd.DataFrame:
     """Per (width, seed): lambda_0 = lambda_min(Theta^inf) and lambda_max, and max_r |a_r'|
     (a_r' = sqrt(c_sigma) a_r, the output weights in Du et al.'s normalization) of the run's
     init, which the bound R' needs. No training."""
+    from overparam.models.base import SpecNetwork
     from overparam.run import build_data, build_model
 
     s = SIZES[scale]
@@ -156,7 +157,8 @@ def measure(scale: Scale) -> pd.DataFrame:
         train, _ = build_data(_config(s.widths[0], seed, s.steps, lr))
         for w in s.widths:
             model = build_model(_config(w, seed, s.steps, lr), train.d, train.k)
-            a = next(layer.weight for layer in model.layers if layer.spec.name == "a")
+            assert isinstance(model, SpecNetwork)  # arch=fc: a FullyConnected
+            a = next(layer.weight for layer in model.dense_layers() if layer.spec.name == "a")
             rows.append(
                 {
                     "width": w,

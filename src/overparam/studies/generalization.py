@@ -445,10 +445,11 @@ def context(meas: pd.DataFrame) -> list[Context]:
         r = n_rows(d)
         r = r[(r["bound_analytic"] > 0) & (r["complexity_analytic"] > 0)]
         if r["n"].nunique() >= 2:
-            kw = dict(n_boot=200, level=0.95, seed=0)
             x = r["n"].to_numpy(dtype=float)
-            fb = loglog_fit(x, r["bound_analytic"].to_numpy(dtype=float), **kw)
-            fq = loglog_fit(x, r["complexity_analytic"].to_numpy(dtype=float), **kw)
+            fb, fq = (
+                loglog_fit(x, r[c].to_numpy(dtype=float), n_boot=200, level=0.95, seed=0)
+                for c in ("bound_analytic", "complexity_analytic")
+            )
             out.append(
                 Context(
                     f"{data}: log-log slope in $n$ of the NTK bound (noise 0)",

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,7 +206,11 @@ def measure(scale: Scale) -> pd.DataFrame:
 def plan(scale: Scale) -> list[SweepSpec]:
     """One spec per graph seed (its own shared step size); grid depth x skip x labels."""
     s = SIZES[scale]
-    grid = {"depth": list(s.depths), "skip": [False, True], "noise": list(LABEL_NOISE)}
+    grid: dict[str, list[Any]] = {
+        "depth": list(s.depths),
+        "skip": [False, True],
+        "noise": list(LABEL_NOISE),
+    }
     return [
         sweep(
             NAME,

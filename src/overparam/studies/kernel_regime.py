@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -225,7 +226,11 @@ def cnn_error_rows(s: Size) -> pd.DataFrame:
     X = cnn_inputs()
     rows = []
     for form, act in CNN_KERNELS:
-        kw = {"kernel_size": CNN_KERNEL, "parameterization": form, "activation": act}
+        kw: dict[str, Any] = {
+            "kernel_size": CNN_KERNEL,
+            "parameterization": form,
+            "activation": act,
+        }
         K = cnn_ntk(X, (1, CNN_LENGTH), CNN_DEPTH, **kw)
         for m in s.cnn_widths:
             for seed in s.cnn_seeds:
@@ -561,11 +566,12 @@ def _convergence(err: pd.DataFrame, xlabel: str, title: str, name: str, caption:
     )
 
     fig, (ax,) = new_figure()
-    first = None
+    first: tuple[float, float] | None = None
     for i, ((p, act), g) in enumerate(err.groupby(["parameterization", "activation"], sort=False)):
         stats = mean_band(g, "width", "value")
         plot_band(ax, stats, "width", label=f"{p}, {act}", color=COLORS[i % len(COLORS)])
         first = first or (float(stats["width"].iloc[0]), float(stats["mean"].iloc[0]))
+    assert first is not None, "the CNN kernel figure needs at least one measured row"
     theory_line(ax, err["width"].unique(), -0.5, first, label="$m^{-1/2}$")
     ylabel = r"$\|\Theta_m / s(m) - \Theta_\infty\|_F \,/\, \|\Theta_\infty\|_F$"
     loglog(ax, xlabel, ylabel, title)

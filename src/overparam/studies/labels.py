@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def config(noise: float, seed: int, s: Size) -> RunConfig:
 
 def plan_for(s: Size, scale: Scale) -> list[SweepSpec]:
     """Every (noise, seed) GD run of a size."""
-    grid = {"noise": list(s.noises), "seed": list(s.seeds)}
+    grid: dict[str, list[Any]] = {"noise": list(s.noises), "seed": list(s.seeds)}
     return [sweep(NAME, scale, base=_base(s), grid=grid)]
 
 

@@ -40,6 +40,8 @@ GAP_IN = 0.08
 MAX_COLUMNS = 4
 
 Side = Literal["below", "right"]
+# Attribute on a legend placed by this module: the (handles, labels, kwargs, side) it was made with.
+_ARGS_ATTR = "_overparam_args"
 
 
 @dataclass
@@ -168,7 +170,7 @@ def renderer(fig):
 
 
 def _remember(legend: Legend, handles, labels, kwargs: dict, side: Side) -> Legend:
-    legend._overparam_args = (list(handles), list(labels), dict(kwargs), side)
+    setattr(legend, _ARGS_ATTR, (list(handles), list(labels), dict(kwargs), side))
     return legend
 
 
@@ -306,13 +308,14 @@ def repair(fig) -> int:
 
 
 def _move_outside(fig, legend: Legend) -> None:
-    args = getattr(legend, "_overparam_args", None)
+    args = getattr(legend, _ARGS_ATTR, None)
     if legend in fig.legends:
-        handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+        shown, texts = legend.legend_handles, [t.get_text() for t in legend.texts]
         legend.remove()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
+        fig.legend(shown, texts, loc="outside lower center", ncols=min(len(texts), 3))
         return
     ax = legend.axes
+    side: Side
     if args is None:
         handles, labels = ax.get_legend_handles_labels()
         kw, side = {}, "below"

@@ -21,6 +21,7 @@ O(lambda_0 / (n^2 2^O(H))), whose constants the theorem leaves open.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,11 @@ def plan_for(s: Size, scale: Scale) -> list[SweepSpec]:
     """Every (activation, seed, width) run of a size."""
     base = dict(parameterization="du", depth=DEPTH, n=N, d=D, steps=s.steps, lr="auto")
     base["dtype"] = "float64"
-    grid = {"activation": list(s.activations), "seed": list(s.seeds), "width": list(s.widths)}
+    grid: dict[str, list[Any]] = {
+        "activation": list(s.activations),
+        "seed": list(s.seeds),
+        "width": list(s.widths),
+    }
     return [sweep(NAME, scale, base=base, grid=grid, probes=PROBES)]
 
 

@@ -21,6 +21,7 @@ measured ratio should grow like m (slope 1); Zou & Gu's lower bound alone says a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -70,7 +71,7 @@ def plan_for(s: Size, scale: Scale) -> list[SweepSpec]:
     """Every (parameterization, seed, width) run of a size, width fastest."""
     base = dict(depth=DEPTH, n=N, d=D, steps=s.steps, lr="auto", target_ratio=TARGET_RATIO)
     base["dtype"] = "float64"
-    grid = {
+    grid: dict[str, list[Any]] = {
         "parameterization": list(PARAMETERIZATIONS),
         "seed": list(s.seeds),
         "width": list(s.widths),

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -30,6 +31,9 @@ import pandas as pd
 
 from overparam.errors import ConfigError
 from overparam.studies.legends import legend_outside, make_room, place_legend, renderer, repair
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "COLORS",
@@ -67,8 +71,11 @@ HEIGHT_IN = 3.7
 PAD_IN = 0.04
 #: PNG pixels per displayed CSS px (sharp on high-density screens).
 PNG_SCALE = 2.0
+# Attributes new_figure sets on its figure: the display width (CSS px) and the nominal width (in).
+_DISPLAY_PX_ATTR = "_overparam_display_px"
+_WIDTH_IN_ATTR = "_overparam_width_in"
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.dpi": 100,
     "axes.grid": True,
     "grid.alpha": 0.3,
@@ -90,7 +97,7 @@ STYLE = {
     "savefig.pad_inches": PAD_IN,
 }
 matplotlib.rcParams.update(STYLE)
-THEORY = {"linestyle": "--", "color": "0.3", "linewidth": 1.2}
+THEORY: dict[str, Any] = {"linestyle": "--", "color": "0.3", "linewidth": 1.2}
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
@@ -110,8 +117,8 @@ def new_figure(ncols: int = 1, *, wide: bool = False, height: float = HEIGHT_IN)
         fig, axes = plt.subplots(
             1, ncols, figsize=(px / (72 * PX_PER_PT), height), squeeze=False, layout="constrained"
         )
-    fig._overparam_display_px = px
-    fig._overparam_width_in = fig.get_figwidth()
+    setattr(fig, _DISPLAY_PX_ATTR, px)
+    setattr(fig, _WIDTH_IN_ATTR, fig.get_figwidth())
     for ax in axes[0]:
         ax.grid(True, alpha=0.3)
         ax.spines["top"].set_visible(False)
@@ -122,7 +129,7 @@ def new_figure(ncols: int = 1, *, wide: bool = False, height: float = HEIGHT_IN)
 def display_px(fig) -> int:
     """The CSS width the report shows ``fig`` at (:func:`new_figure` records it; otherwise by
     its number of panels)."""
-    px = getattr(fig, "_overparam_display_px", None)
+    px = getattr(fig, _DISPLAY_PX_ATTR, None)
     if px is None:
         return HALF_WIDTH_PX if len(fig.axes) <= 1 else CONTENT_WIDTH_PX
     return int(px)
@@ -249,7 +256,7 @@ def save(fig, directory: Path, name: str, *, png: bool = True) -> SavedFigure:
     directory.mkdir(parents=True, exist_ok=True)
     png_path, svg = directory / f"{name}.png", directory / f"{name}.svg"
     repair(fig)
-    if _fit_width(fig, getattr(fig, "_overparam_width_in", fig.get_figwidth())):
+    if _fit_width(fig, getattr(fig, _WIDTH_IN_ATTR, fig.get_figwidth())):
         repair(fig)  # a narrower figure moves the data under the legends
     px = display_px(fig)
     # The layout is final: keep it (no engine re-run per draw) and crop both files to it.

@@ -226,6 +226,10 @@ def build_report(
                 scale=s,
             )
         )
+    if only is None:  # the user's own networks (overparam.measure / track / width_sweep)
+        from overparam.byon.report import sections as own_sections
+
+        sections.extend(own_sections(store_path, figures_dir))
     meta = {
         "overparam": __version__,
         "python": platform.python_version(),

@@ -35,6 +35,7 @@ relu runs and come out *outside assumptions* (the smooth-activation kernel regim
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,7 +132,7 @@ SIZES: dict[str, Size] = {
 def plan(scale: Scale) -> list[SweepSpec]:
     s = SIZES[scale]
     base = dict(depth=DEPTH, n=N, d=D, steps=STEPS, lr="auto", target_ratio=TARGET_RATIO)
-    grid = {
+    grid: dict[str, list[Any]] = {
         "parameterization": list(PARAMETERIZATIONS),
         "seed": list(s.seeds),
         "width": list(s.widths),

@@ -272,7 +272,8 @@ def _spec_error(exc: ValidationError) -> ConfigError:
     loc = ".".join(parts)
     model: type[BaseModel] = SweepSpec
     if len(parts) > 1:
-        model = {"budget": Budget, "critical": CriticalSpec}.get(parts[0], SweepSpec)
+        nested: dict[str, type[BaseModel]] = {"budget": Budget, "critical": CriticalSpec}
+        model = nested.get(parts[0], SweepSpec)
     name = parts[-1] if parts else ""
     if err.get("type") == "value_error":
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
@@ -328,7 +329,7 @@ def _check_probes(spec: SweepSpec) -> None:
     if not spec.probes:
         return
     try:
-        from overparam.probes import make_probes  # type: ignore[attr-defined]
+        from overparam.probes import make_probes
     except ImportError:  # registry not installed: the runs themselves will report it
         return
     try:

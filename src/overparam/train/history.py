@@ -20,6 +20,8 @@ class History:
         records: tidy probe rows {step, probe, layer, value, bound, ...}.
         final_params: trained parameters at the end (on request), CPU tensors.
         output_iterate: for online SGD, the index t of the returned iterate W_t.
+        notes: what a reader must know about the records (probes that did not apply and why;
+            whether the papers' bounds apply to the model).
     """
 
     config: dict[str, Any]
@@ -33,6 +35,7 @@ class History:
     output_iterate: int | None = None
     lr: float | None = None
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def steps(self) -> int:

@@ -126,6 +126,7 @@ def train(
             idx = torch.randperm(n, generator=gen)[:batch].sort().values.to(X.device)
             xb, yb, n_total = X[idx], y[idx], n
         else:
+            assert order is not None  # online-sgd: drawn above
             i = int(order[t])
             xb, yb, n_total = X[i : i + 1], y[i : i + 1], n
         if algorithm == "online-sgd" and t == output_at:

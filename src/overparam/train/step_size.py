@@ -76,7 +76,8 @@ def _power_iteration(
     def f(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return functional_call(model, {**frozen, **params}, (X,))
 
-    out, pullback = vjp(f, trained)
+    # [:2]: vjp / jvp are annotated as a pair or (has_aux=True) a triple; they are pairs here
+    out, pullback = vjp(f, trained)[:2]
     gen = torch.Generator().manual_seed(seed)
     v = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out)
     v = v / v.norm()
@@ -90,7 +91,7 @@ def _power_iteration(
             warnings.filterwarnings(
                 "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
             )
-            _, jw = jvp(f, (trained,), (w,))
+            _, jw = jvp(f, (trained,), (w,))[:2]
         new = float((v * jw).sum())
         v = jw / jw.norm().clamp_min(1e-30)
         if abs(new - lam) <= tol * abs(new):

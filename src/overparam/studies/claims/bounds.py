@@ -107,7 +107,7 @@ class Ratio(ClaimTest):
         keep = ~vac & ~np.isnan(raw)
         n_vac = int(vac.sum())
         if not keep.any():
-            if n_vac:
+            if n_vac and self.trivial is not None:  # rows are vacuous only with a trivial value
                 side = "≥" if self.upper else "≤"
                 return Outcome(
                     VACUOUS,
@@ -147,9 +147,10 @@ class Ratio(ClaimTest):
         if self.at_most is not None and self.at_least is not None:
             lo, hi = self.at_least, self.at_most
             r = lo + (hi - lo) * u if satisfy else hi * (2.0 + 8.0 * u)
-        elif self.upper:
+        elif self.at_most is not None:
             r = self.at_most * u if satisfy else self.at_most * (2.0 + 8.0 * u)
         else:
+            assert self.at_least is not None  # __post_init__: at_most = 1 when neither is given
             a = float(self.at_least)
             below = a * u / 10.0 if a > 0 else a - 1.0 - u
             r = a + (abs(a) + 1.0) * u if satisfy else below
@@ -271,8 +272,11 @@ class Threshold(ClaimTest):
     def __post_init__(self) -> None:
         if self.at_least is None and self.at_most is None:
             raise ConfigError("at_least", None, "at_least and/or at_most")
-        both = self.at_least is not None and self.at_most is not None
-        if both and not self.at_least < self.at_most:
+        if (
+            self.at_least is not None
+            and self.at_most is not None
+            and not self.at_least < self.at_most
+        ):
             raise ConfigError("at_least", self.at_least, f"a number < at_most={self.at_most}")
 
     def describe(self) -> str:
@@ -314,5 +318,6 @@ class Threshold(ClaimTest):
         elif a is not None:
             v = a + 1.0 + u if satisfy else a - 1.0 - u
         else:
+            assert b is not None  # __post_init__: at_least and/or at_most
             v = b - 1.0 - u if satisfy else b + 1.0 + u
         return pd.DataFrame({y: v})

@@ -135,8 +135,11 @@ class Hypothesis:
             hi = float(cols[hi][0])
         if lo is not None and hi is not None:
             value = (float(lo) + float(hi)) / 2.0
+        elif lo is not None:
+            value = float(lo)
         else:
-            value = float(lo) if lo is not None else float(hi)
+            assert hi is not None  # __post_init__: allowed, at_most or at_least
+            value = float(hi)
         cols[self.column] = np.full(n, value)
         return cols
 

@@ -54,6 +54,7 @@ from overparam.studies.claims.verdicts import (
     CONTRADICTED,
     INCONCLUSIVE,
     Outcome,
+    Verdict,
 )
 
 SlopeKind = Literal["equal", "at_most", "at_least"]
@@ -128,8 +129,8 @@ class Slope(ClaimTest):
         return lo, hi
 
     def describe(self) -> str:
-        t = self.tolerance
-        p, t = fmt_exponent(self.expected), f"{t:.2f}" if round(t, 2) == t else f"{t:.3g}"
+        tol = self.tolerance
+        p, t = fmt_exponent(self.expected), f"{tol:.2f}" if round(tol, 2) == tol else f"{tol:.3g}"
         claim = {
             "equal": f"{p} ± {t}",
             "at_most": f"≤ {p} + {t}",
@@ -195,7 +196,7 @@ class Slope(ClaimTest):
         )
         return text + (f"; {left_out} non-positive or non-finite rows left out" if left_out else "")
 
-    def _rule(self, low: float, high: float) -> tuple[str, str]:
+    def _rule(self, low: float, high: float) -> tuple[Verdict, str]:
         r_lo, r_hi = self.region()
         if low > r_hi:
             return CONTRADICTED, f"the whole interval lies above {fmt(r_hi)}"

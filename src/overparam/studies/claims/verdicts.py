@@ -83,7 +83,7 @@ class Judgement:
 
 def count_verdicts(judgements: Iterable[Judgement]) -> dict[str, int]:
     """How many judgements received each verdict (every verdict present, zeros included)."""
-    counts = dict.fromkeys(VERDICTS, 0)
+    counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
     for j in judgements:
         counts[j.verdict] += 1
     return counts
