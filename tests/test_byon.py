@@ -256,6 +256,42 @@ def test_the_tracker_in_a_user_loop_stores_the_records_of_measure():
     assert h2.losses == pytest.approx(h.losses[:20], rel=1e-12)
 
 
+def test_tracker_and_measure_store_the_same_rows(tmp_path):
+    path = tmp_path / "both.sqlite"
+    net = sequential()
+    X, y = data()
+    a, b = copy.deepcopy(net), copy.deepcopy(net)
+    measure(a, X, y, steps=10, lr=0.2, probes=["flips", "movement"], probe_every=5,
+            store=str(path))  # fmt: skip
+    tracker = track(b, X, y, probes=["flips", "movement"], every=5, store=str(path))
+    opt = torch.optim.SGD(b.parameters(), lr=0.2)
+    for step in range(10):
+        loss = 0.5 * ((b(X) - y) ** 2).sum(1).mean()
+        tracker.step(step)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    tracker.close(10)
+    t = load(path)
+    kinds = dict(zip(t.experiments["name"], t.experiments["kind"], strict=True))
+    assert kinds == {"measure": "measure", "track": "track"}
+    by_run = {rid: g.sort_values("idx") for rid, g in t.records.groupby("run_id")}
+    first, second = by_run.values()
+    cols = ["step", "probe", "quantity", "layer"]
+    assert first[cols].values.tolist() == second[cols].values.tolist()
+    np.testing.assert_allclose(first["value"], second["value"], rtol=1e-9, atol=1e-12)
+
+
+def test_measure_trains_by_sgd_on_minibatches():
+    X, y = data(n=12)
+    h = measure(sequential(), X, y, steps=30, lr=0.2, algorithm="sgd", batch=4,
+                probes=["movement", "gradient_ratio"], probe_every=10)  # fmt: skip
+    assert h.config["algorithm"] == "sgd" and h.config["batch"] == 4
+    assert h.losses[-1] < h.losses[0]
+    grad = [r for r in h.records if r["probe"] == "gradient_ratio"]
+    assert {r["step"] for r in grad} == {0, 10, 20, 30}
+
+
 def test_tracker_notes_the_probes_only_measure_runs():
     tracker = track(sequential(), *data(), probes=["semi_smoothness", "movement"])
     h = tracker.close()

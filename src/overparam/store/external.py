@@ -22,7 +22,8 @@ def save_history(path: str | Path, experiment: str, history: Any) -> int:
     config = dict(history.config)
     store = Store.open(path, mode="write")
     try:
-        exp = store.experiment(experiment, {"source": config.get("source", "external")})
+        source = str(config.get("source", "external"))
+        exp = store.experiment(experiment, {"source": source}, kind=source)
         run_id, _ = store.save_finished(exp, config, from_history(history, executor="local"))
     finally:
         store.close()
