@@ -21,6 +21,7 @@ from overparam.byon import measure, track, width_sweep
 from overparam.byon.scaling import LAZY_CLAIMS, exponents, judge_scaling, scaling_frame
 from overparam.errors import ConfigError
 from overparam.models import FullyConnected
+from overparam.probes import probe_names
 from overparam.probes.capture import capture
 from overparam.store import load
 from overparam.store.external import save_history
@@ -387,3 +388,16 @@ def test_scaling_frame_reads_the_last_step_of_each_quantity():
 def test_width_sweep_needs_three_widths():
     with pytest.raises(ConfigError, match="widths"):
         width_sweep(lambda m: sequential(m=m), [8, 16], *data())
+
+
+def test_every_probe_on_a_cnn_records_or_says_why_not():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(64, 2)).double()  # fmt: skip
+    X = torch.randn(6, 1, 8, 8, dtype=F64)
+    h = measure(cnn, X, torch.randn(6, 2, dtype=F64), steps=4, lr=0.01, probes="all")
+    recorded = {r["probe"] for r in h.records}
+    skipped = {n.split(":")[0] for n in h.notes if ": not measured: " in n}
+    assert recorded | skipped == set(probe_names()) and skipped == {"label_complexity"}
+    conv = {r["layer"] for r in h.records if r["quantity"] == "relative_frobenius"}
+    assert conv == {"0.weight", "0.bias", "4.weight", "4.bias"}

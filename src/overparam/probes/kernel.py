@@ -221,6 +221,14 @@ class LabelComplexity(Probe):
     lemma = "[arora-2019, Theorem 5.1]; [cao-gu-2019, Corollary (NTK bound)]"
     formula = "y^T (H^inf)^-1 y <= ||y||^2 / lambda_min(H^inf);  L sqrt(y^T Theta^-1 y / n)"
 
+    def applies(self, ctx: Context) -> str | None:
+        if ctx.X.ndim != 2:
+            return (
+                "H^inf is the two-layer Gram of input vectors x in R^d; inputs of shape "
+                f"{tuple(ctx.X.shape[1:])} per sample are not vectors"
+            )
+        return None
+
     def on_step(self, state: TrainState) -> None:
         """Recorded once, in :meth:`start`."""
 
