@@ -29,7 +29,7 @@ from overparam.errors import ConfigError
 _FORWARD_AD_READY = False
 
 
-def _preload_forward_ad() -> None:
+def preload_forward_ad() -> None:
     """Load torch's forward-mode AD decompositions once, silencing the DeprecationWarning
     ("torch.jit.script is deprecated") torch emits while loading them on the first jvp of a
     process (it would abort that jvp under warnings-as-errors)."""
@@ -142,7 +142,7 @@ class Linearized(nn.Module):
         missing = set(self._names) - set(theta)
         if missing:
             raise ConfigError("theta", sorted(missing)[0], f"values for {list(self._names)}")
-        _preload_forward_ad()
+        preload_forward_ad()
         theta0 = self.theta0()
         tangent = {n: theta[n] - theta0[n] for n in self._names}
 

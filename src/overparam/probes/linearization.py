@@ -11,32 +11,14 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import ClassVar
 
 import torch
 from torch.func import functional_call, jvp
 
+from overparam.ntk.linearized import preload_forward_ad as preload_forward_ad
 from overparam.probes.base import UPPER, Probe, register
 from overparam.train.loop import TrainState
-
-_FORWARD_AD_READY = False
-
-
-def preload_forward_ad() -> None:
-    """Import torch's forward-mode AD decompositions once, silencing the DeprecationWarning
-    ("torch.jit.script is deprecated") torch emits while loading them on the first jvp of a
-    process; under warnings-as-errors (the test suite) that warning would abort the first jvp.
-    Idempotent and cheap after the first call."""
-    global _FORWARD_AD_READY
-    if _FORWARD_AD_READY:
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
-        )
-        jvp(torch.sin, (torch.zeros(1),), (torch.ones(1),))
-    _FORWARD_AD_READY = True
 
 
 def first_order_gap(
