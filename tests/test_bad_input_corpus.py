@@ -465,7 +465,7 @@ SUBPROCESS_CASES = [
     pytest.param(
         ["ntk", "--method", "bogus"],
         "method",
-        "error: method: got 'bogus'; allowed: structured",
+        "error: method: got 'bogus'; allowed: auto, structured, generic, autograd",
         marks=pytest.mark.slow,
     ),
     pytest.param(
