@@ -284,6 +284,20 @@ def _captions() -> dict[str, str | None]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _planned(study) -> str:
+    """How many runs a study plans per scale; a critical-width search decides its own runs."""
+
+    def count(scale: str) -> str:
+        specs = study.specs(scale)
+        fixed = sum(len(s.points()) for s in specs if s.critical is None)
+        searches = sum(len(s.points()) for s in specs if s.critical is not None)
+        return f"{fixed}" + (f" plus {searches} critical-width searches" if searches else "")
+
+    text = f"Planned training runs: {count('quick')} at the quick scale, {count('full')} at the "
+    text += "full scale"
+    return text + ("; it also computes quantities that need no training." if study.measure else ".")
+
+
 def study_page(name: str, captions: dict[str, str | None]) -> str:
     """The Markdown page of study ``name``."""
     from overparam.studies.registry import chapter, get
@@ -332,9 +346,7 @@ def study_page(name: str, captions: dict[str, str | None]) -> str:
         f"overparam studies show {name}               # hypotheses, claims, plan",
         "```",
         "",
-        f"Planned training runs: {len(study.configs('quick'))} at the quick scale, "
-        f"{len(study.configs('full'))} at the full scale"
-        + ("; it also computes quantities that need no training." if study.measure else "."),
+        _planned(study),
         "",
         "## Figure",
         "",

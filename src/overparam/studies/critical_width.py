@@ -193,12 +193,9 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
 def smallest_stable(widths: np.ndarray, ok: np.ndarray) -> float:
     """The smallest width from which ``ok`` holds at every larger width (widths ascending);
     inf when the largest width is not ok."""
-    best = math.inf
-    for w, good in zip(widths[::-1], ok[::-1], strict=True):
-        if not good:
-            break
-        best = float(w)
-    return best
+    from overparam.sweep.threshold import stable_threshold
+
+    return stable_threshold(widths, np.asarray(ok, dtype=float), 1.0)
 
 
 def _config(g: pd.DataFrame) -> dict:

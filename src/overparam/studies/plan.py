@@ -29,11 +29,14 @@ def sweep(
     probes: Sequence[str] = (),
     probe_every: int | None = None,
     description: str = "",
+    critical: dict[str, Any] | None = None,
 ) -> SweepSpec:
     """One spec of a study's plan, validated exactly as a TOML spec is (:func:`parse_spec`).
 
     The grid is the cartesian product of its axes, the last varying fastest; a plan that is
-    not one product is several specs (``part`` names each)."""
+    not one product is several specs (``part`` names each). ``critical``: a ``[critical]``
+    table, which makes each grid point a critical-width search
+    (:func:`overparam.sweep.critical_width`)."""
     raw: dict[str, Any] = {
         "name": experiment_name(study, scale, part),
         "description": description,
@@ -45,6 +48,8 @@ def sweep(
         raw["probes"] = list(probes)
     if probe_every is not None:
         raw["probe_every"] = probe_every
+    if critical is not None:
+        raw["critical"] = dict(critical)
     return parse_spec(raw)
 
 
@@ -62,6 +67,8 @@ def _plain(spec: SweepSpec) -> dict[str, Any]:
     if raw.get("grid"):
         out["grid"] = raw["grid"]
     out["budget"] = {k: v for k, v in raw["budget"].items() if v is not None}
+    if raw.get("critical"):
+        out["critical"] = {k: v for k, v in raw["critical"].items() if v is not None}
     return out
 
 

@@ -25,7 +25,7 @@ CHAPTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Initialization and the lazy regime", ("width-scaling", "du-two-layer", "kernel-regime")),
     ("Gradient and smoothness", ("no-critical-points",)),
     ("Convergence rate", ("linear-rate",)),
-    ("Width and iteration requirements", ("critical-width",)),
+    ("Width and iteration requirements", ("critical-width", "scaling-laws")),
     ("Depth and architectures", ("depth", "gnn-skip")),
     ("Generalization", ("generalization", "labels")),
 )

@@ -10,6 +10,7 @@ sweep run`` on the specs ``overparam studies show NAME --toml`` prints are the s
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 import traceback
@@ -26,6 +27,7 @@ from overparam.store import measurements
 from overparam.studies.plan import experiment_name
 from overparam.studies.registry import select
 from overparam.studies.study import SCALES, Scale, Study, StudyData, StudyResult
+from overparam.sweep.spec import SweepSpec
 
 #: (study name, finished runs, total runs) after each run; (name, -1, -1) when a study starts;
 #: (stage, -2, -2) when a stage that is not a study starts (writing the report).
@@ -73,6 +75,7 @@ def run_studies(
     progress: Progress | None = None,
 ) -> int:
     """Train every study's planned runs and store its measurements; returns runs executed."""
+    from overparam.sweep.critical import run_critical_spec
     from overparam.sweep.queue import run_configs
     from overparam.sweep.session import run_session
 
@@ -95,10 +98,16 @@ def run_studies(
                     if progress:
                         progress(s, o + done, t)
 
-                stats = run_configs(
-                    db, exp_id, spec.configs(), session.executor, owner=session.owner,
-                    progress=report,
-                )  # fmt: skip
+                if spec.critical is not None:  # adaptive: a critical-width search per point
+                    stats, _ = run_critical_spec(
+                        spec, db, exp_id, session.executor, owner=session.owner,
+                    )  # fmt: skip
+                    report(len(spec.points()), total)
+                else:
+                    stats = run_configs(
+                        db, exp_id, spec.configs(), session.executor, owner=session.owner,
+                        progress=report,
+                    )  # fmt: skip
                 executed += stats.executed
                 offset += len(spec.points())
             if study.measure is not None and measurements.load(store_path, study_id) is None:
@@ -142,11 +151,35 @@ def study_data(tables, store_path: Path, study: Study, scale: Scale) -> StudyDat
 
 def _fate(study: Study, scale: Scale, runs: pd.DataFrame) -> fate.RunFate | None:
     try:
-        plan = [(c.config_hash(), c.model_dump(mode="json")) for c in study.configs(scale)]
+        specs = study.specs(scale)
+        fixed = [c for s in specs if s.critical is None for c in s.configs()]
+        plan = [(c.config_hash(), c.model_dump(mode="json")) for c in fixed]
+        plan += searched_runs([s for s in specs if s.critical is not None], runs)
         return fate.run_fate(plan, runs, tuple(RunConfig.model_fields))
     except Exception:  # a plan that cannot be rebuilt must not lose the report
         traceback.print_exc()
         return None
+
+
+def searched_runs(specs: Sequence[SweepSpec], runs: pd.DataFrame) -> list[tuple[str, dict]]:
+    """(config hash, config) of the stored runs that a critical-width search of ``specs``
+    made: the search decides its runs as it goes, so the plan is what it stored (every run
+    whose config is a grid point's apart from the fields the search sets)."""
+    from overparam.sweep.spec import CRITICAL_OWNED
+
+    def key(cfg: dict) -> str:
+        return json.dumps({k: v for k, v in cfg.items() if k not in CRITICAL_OWNED},
+                          sort_keys=True, default=str)  # fmt: skip
+
+    points = {key(c.model_dump(mode="json")) for s in specs for c in s.configs()}
+    if not points or runs.empty or "config" not in runs:
+        return []
+    out = []
+    for h, text in zip(runs["config_hash"], runs["config"], strict=True):
+        cfg = json.loads(text) if isinstance(text, str) else dict(text)
+        if key(cfg) in points:
+            out.append((str(h), cfg))
+    return out
 
 
 def analyze_store(

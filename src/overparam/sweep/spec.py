@@ -46,7 +46,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,6 +54,7 @@ from overparam.config import (
     RunConfig,
     build_config,
     checked,
+    choice_check,
     field_allowed,
     float_check,
     int_check,
@@ -143,6 +144,9 @@ class CriticalSpec(BaseModel):
     rel_tol: Annotated[float, float_check(0.0, 1.0, hi_open=True, allowed="a number in [0, 1)")] = (
         0.02
     )
+    method: Annotated[
+        Literal["doubling", "bisect"], choice_check(("doubling", "bisect"))
+    ] = Field("doubling", description="doubling: log2 grid then bisection; bisect: log-width")
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
