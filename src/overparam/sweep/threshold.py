@@ -57,7 +57,9 @@ def _check_success(success: float) -> None:
         raise ConfigError("success", success, "a fraction in (0, 1]")
 
 
-def stable_threshold(widths: Sequence[float], rates: Sequence[float], success: float) -> float:
+def stable_threshold(
+    widths: Sequence[float] | np.ndarray, rates: Sequence[float] | np.ndarray, success: float
+) -> float:
     """The smallest evaluated width from which every larger evaluated width has rate >=
     ``success``; inf when the largest evaluated width fails."""
     order = np.argsort(np.asarray(widths, dtype=float))
