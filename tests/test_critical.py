@@ -84,7 +84,7 @@ def test_not_found_and_validation():
     with pytest.raises(ConfigError, match="width_min"):
         critical_width(BASE, target_ratio=0.1, max_steps=5, width_min=64, width_max=8)
     with pytest.raises(ConfigError, match="algorithm"):
-        critical_width(build_config({}, algorithm="sgd", batch=4), target_ratio=0.1, max_steps=5)
+        critical_width(build_config({}, algorithm="online-sgd"), target_ratio=0.1, max_steps=5)
 
 
 def test_search_assumes_nothing_beyond_its_evaluations():

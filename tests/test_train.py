@@ -540,3 +540,26 @@ def test_each_parameterization_fits_the_full_binary_digits_train_split(p):
     h = run(cfg)
     print(f"\n{p}: full split (n=1437), {h.steps} steps, train acc {h.train_accuracy}")
     assert h.train_accuracy == 1.0
+
+
+def test_sgd_records_the_full_training_loss_and_stops_on_it(small_sphere):
+    """[zou-gu-2019, Theorem 3.8] bounds L_S(W_t), the loss on all n samples: the history,
+    the target and the divergence test use it, not the minibatch's estimate."""
+    from torch.func import functional_call
+
+    objective = make_objective("square", "mean", 1)
+    model = tiny_model("zou-gu", d=small_sphere.d)
+    snaps = Snapshots()
+    h = train(model, small_sphere, objective, lr=0.05, steps=30, algorithm="sgd", batch=2,
+              seed=3, callbacks=[snaps])  # fmt: skip
+    for t, params in snaps.params.items():
+        with torch.no_grad():
+            full = float(objective(functional_call(model, params, (small_sphere.X,)),
+                                   small_sphere.y))  # fmt: skip
+        assert h.losses[t] == pytest.approx(full, rel=1e-12)
+    target = 0.6 * h.losses[0]
+    assert min(h.losses) < target  # the run gets below 60% of L(0)
+    stopped = train(tiny_model("zou-gu", d=small_sphere.d), small_sphere, objective, lr=0.05,
+                    steps=30, algorithm="sgd", batch=2, seed=3, target_ratio=0.6)  # fmt: skip
+    first = next(t for t, v in enumerate(h.losses) if v <= target)
+    assert stopped.status == "converged" and len(stopped.losses) == first + 1

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from overparam.config import build_config
+from overparam.errors import ConfigError
 from overparam.studies import scaling_laws as sl
 from overparam.studies.claims import CONSISTENT, CONTRADICTED, INCONCLUSIVE, assert_falsifiable
 from overparam.studies.study import StudyData
@@ -22,10 +23,14 @@ from overparam.sweep.threshold import bisect_log
 EMPTY = pd.DataFrame()
 
 
-@pytest.mark.parametrize("scale", ["quick", "full"])
+def _gd(specs):
+    return [sp for sp in specs if sp.base.get("algorithm") != "sgd"]
+
+
+@pytest.mark.parametrize("scale", ["quick", "laptop", "cluster"])
 def test_plan_searches_every_point_under_both_rules(scale):
     s = sl.SIZES[scale]
-    specs = sl.STUDY.specs(scale)
+    specs = _gd(sl.STUDY.specs(scale))
     searches = [sp for sp in specs if sp.critical is not None]
     points = {p for pts in sl.sweep_points(s).values() for p in pts}
     assert len(searches) == len(points)  # the base point is searched once
@@ -48,6 +53,51 @@ def test_plan_searches_every_point_under_both_rules(scale):
         assert len(cfgs) == len(sp.grid[next(iter(sp.grid))]) * 2 * s.seeds
 
 
+@pytest.mark.parametrize("scale", ["quick", "laptop", "cluster"])
+def test_sgd_plan_scales_the_step_and_the_budget_with_the_batch(scale):
+    s = sl.SIZES[scale]
+    sgd = [sp for sp in sl.STUDY.specs(scale) if sp.base.get("algorithm") == "sgd"]
+    assert len(sgd) == 2 * len(s.batches) and max(s.batches) == s.batch_n  # B = n is GD
+    gd_budget = sl.budget(s, s.batch_n, 1, 0.4)
+    for sp in sgd:
+        cfg = sp.configs()[0]
+        B, n = cfg.batch, cfg.n
+        assert n == s.batch_n and cfg.lr == "auto" and cfg.lr_scale == B / n
+        steps = sp.critical.max_steps if sp.critical is not None else cfg.steps
+        assert steps == min(s.sgd_cap, gd_budget * n // B)  # the GD budget times n / B
+        if sp.critical is None:
+            assert {c.width for c in sp.configs()} == {s.time_width}
+            assert sorted(c.seed for c in sp.configs()) == list(range(s.seeds))
+
+
+def test_the_scales_map_to_their_sizes_and_share_stored_runs():
+    from overparam.studies.registry import get
+    from overparam.studies.study import SCALES
+
+    assert sl.STUDY.sizes_of("full") == "laptop"  # reproduce's default stays within an hour
+    assert [sp.name for sp in sl.STUDY.specs("full")] == [
+        sp.name for sp in sl.STUDY.specs("laptop")
+    ]
+    other = get("linear-rate")  # a study without laptop or cluster sizes plans its full ones
+    assert {other.sizes_of(x) for x in SCALES} == {"quick", "full"}
+    assert other.specs("cluster") == other.specs("full")
+    with pytest.raises(ConfigError, match="scale"):
+        sl.STUDY.specs("huge")
+
+
+def test_reproduce_rejects_a_scale_that_contradicts_quick(tmp_path):
+    from typer.testing import CliRunner
+
+    from overparam.cli import app
+
+    out = CliRunner().invoke(app, ["reproduce", "--quick", "--scale", "cluster", "--out",
+                                   str(tmp_path / "r")])  # fmt: skip
+    assert out.exit_code != 0 and "scale" in out.output and "cluster" in out.output
+    out = CliRunner().invoke(app, ["reproduce", "--scale", "huge", "--out", str(tmp_path / "r")])
+    assert out.exit_code != 0 and "huge" in out.output and "laptop" in out.output
+    assert not (tmp_path / "r" / "results.sqlite").exists()  # refused before any run
+
+
 def test_every_claim_is_falsifiable():
     for claim in sl.CLAIMS:
         assert_falsifiable(claim)
@@ -63,7 +113,7 @@ def synthetic_runs(
     s = sl.SIZES["quick"]
     rows = []
     common = dict(activation="relu", parameterization="zou-gu", lr_used=1e-3)
-    for sp in sl.STUDY.specs("quick"):
+    for sp in _gd(sl.STUDY.specs("quick")):
         for point in sp.points():
             base = sp.config_at(point)
             if sp.critical is None:
@@ -195,8 +245,15 @@ def test_quick_scale_end_to_end_and_resumed(tmp_path):
     _close(res)
     wt, tt = res.tables["widths"], res.tables["times"]
     s = sl.SIZES["quick"]
-    assert len(wt) == 2 * len({p for v in sl.sweep_points(s).values() for p in v})
-    assert len(tt) == 2 * (len(s.ns) + len(s.depths) + len(s.phis))
+    assert len(wt) == 2 * len({p for v in sl.sweep_points(s).values() for p in v}) + len(
+        s.batches
+    )
+    assert len(tt) == 2 * (len(s.ns) + len(s.depths) + len(s.phis)) + len(s.batches)
+    sgd = tt[tt["rule"] == "sgd"].sort_values("batch")
+    assert list(sgd["batch"]) == list(s.batches)
+    assert (sgd["budget"] == [sl.sgd_budget(s, b) for b in s.batches]).all()
+    pc = res.tables["prop-3.6"]  # measured on every point's data, C = lambda_0 n^2 / phi
+    assert (pc["C_min"] > 0).all() and len(pc) >= len(wt) - len(s.batches) - 1
     for r in wt[np.isfinite(wt["critical_width"])].itertuples():
         g = runs[(runs["n"] == r.n) & (runs["depth"] == r.depth) & np.isclose(runs["phi"], r.phi)
                  & (runs["lr"] == r.lr) & (runs["steps"] == r.budget)]  # fmt: skip

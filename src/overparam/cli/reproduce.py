@@ -28,10 +28,23 @@ def check_executor(executor: str, workers: int | None, address: str | None) -> N
         raise ConfigError("address", address, "only with executor=ray")
 
 
+def check_scale(scale: str | None, quick: bool) -> None:
+    """--scale names one of the studies' scales, and agrees with --quick."""
+    from overparam.studies.study import SCALES
+
+    if scale is not None and scale not in SCALES:
+        raise ConfigError("scale", scale, ", ".join(SCALES))
+    if quick and scale not in (None, "quick"):
+        raise ConfigError("scale", scale, "quick, or leave out --quick")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def reproduce(
         quick: bool = typer.Option(False, "--quick", help="Smaller sizes (about 3 minutes)."),
+        scale: str | None = typer.Option(
+            None, "--scale", help="quick, laptop, full (the default) or cluster."
+        ),
         only: list[str] | None = typer.Option(None, "--only", help=ONLY_HELP),
         out: Path = typer.Option(Path("overparam-results"), "--out", help="Output folder."),
         executor: str = typer.Option("local", help="local, batched or ray."),
@@ -48,6 +61,7 @@ def register(app: typer.Typer) -> None:
             if out.exists() and not out.is_dir():
                 raise ConfigError("out", str(out), "a folder for the results (this is a file)")
             check_executor(executor, workers, address)
+            check_scale(scale, quick)
             studies = select(only)
             # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
             with StudyProgress(
@@ -56,6 +70,7 @@ def register(app: typer.Typer) -> None:
                 result = run(
                     out=out,
                     quick=quick,
+                    scale=scale,  # type: ignore[arg-type]  # reproduce checks the name
                     only=only,
                     executor=executor,
                     workers=workers,

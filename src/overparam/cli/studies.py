@@ -10,11 +10,14 @@ import typer
 
 from overparam.cli.common import print_json, user_errors
 from overparam.studies.registry import STUDY_NAMES
+from overparam.studies.study import SCALES
 
 
 class ScaleChoice(StrEnum):
     QUICK = "quick"
+    LAPTOP = "laptop"
     FULL = "full"
+    CLUSTER = "cluster"
 
 
 def _claims_rows(study) -> list[dict[str, str]]:
@@ -51,7 +54,7 @@ def register(app: typer.Typer) -> None:
                     "title": s.title,
                     "cites": list(s.cites),
                     "claims": len(s.claims),
-                    "runs": {scale: len(s.configs(scale)) for scale in ("quick", "full")},
+                    "runs": {scale: len(s.configs(scale)) for scale in SCALES},
                 }
                 for s in select()
             ]
@@ -67,7 +70,9 @@ def register(app: typer.Typer) -> None:
     @studies_app.command("show")
     def show_cmd(
         name: str = typer.Argument(..., help="Study name: " + ", ".join(STUDY_NAMES) + "."),
-        scale: ScaleChoice = typer.Option(ScaleChoice.FULL, "--scale", help="quick or full."),
+        scale: ScaleChoice = typer.Option(
+            ScaleChoice.FULL, "--scale", help="quick, laptop, full or cluster."
+        ),
         toml: bool = typer.Option(
             False, "--toml", help="Print the plan as TOML for `overparam sweep run`."
         ),

@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         """Run a sweep, or resume it: finished runs are skipped, dead claims re-queued.
 
         SPEC is a TOML file (one spec, or several [[sweep]] tables), a shipped spec name, or
-        study:NAME[:quick|full] for a study's own plan (`overparam studies show NAME --toml`)."""
+        study:NAME[:SCALE] for a study's own plan (`overparam studies show NAME --toml`)."""
         from overparam.sweep import run_sweep
 
         with user_errors():
@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """The example spec shipped with overparam, and each study's plan (`study:NAME`, run
-        with `overparam sweep run study:NAME[:quick|full]`)."""
+        with `overparam sweep run study:NAME[:SCALE]`)."""
         from overparam.studies.registry import select
         from overparam.sweep import load_spec, shipped_specs
 

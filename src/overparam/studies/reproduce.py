@@ -22,6 +22,7 @@ import pandas as pd
 
 from overparam import __version__
 from overparam.config import RunConfig
+from overparam.errors import ConfigError
 from overparam.report import fate, formats, html, layout
 from overparam.store import measurements
 from overparam.studies.plan import experiment_name
@@ -86,9 +87,10 @@ def run_studies(
             if progress:
                 progress(study.name, -1, -1)
             specs = study.specs(scale)
+            sizes = study.sizes_of(scale)
             total = sum(len(s.points()) for s in specs)
-            index = {"study": study.name, "scale": scale, "specs": [s.name for s in specs]}
-            study_id = db.experiment(experiment_name(study.name, scale), index, kind="study")
+            index = {"study": study.name, "scale": sizes, "specs": [s.name for s in specs]}
+            study_id = db.experiment(experiment_name(study.name, sizes), index, kind="study")
             offset = 0
             for spec in specs:
                 exp_id = db.experiment(spec.name, spec.to_dict(), kind="study")
@@ -111,7 +113,7 @@ def run_studies(
                 executed += stats.executed
                 offset += len(spec.points())
             if study.measure is not None and measurements.load(store_path, study_id) is None:
-                rows = study.measure(scale)
+                rows = study.measure(sizes)
                 if rows is not None and not rows.empty:
                     measurements.save(store_path, study_id, rows)
     return executed
@@ -130,6 +132,7 @@ def study_data(tables, store_path: Path, study: Study, scale: Scale) -> StudyDat
 
     Measurements missing from the store (runs made by ``overparam sweep run``) are computed
     here; ``measure`` trains nothing and is seeded, so they equal what reproduce stores."""
+    scale = study.sizes_of(scale)
     ids = _experiment_ids(tables.experiments, study.name, scale)
     if not ids:
         return None
@@ -188,7 +191,7 @@ def analyze_store(
     """(study, scale, data, result, analysis error) for every study with stored rows, one study
     at a time (so a caller can write and close one study's figures before the next).
 
-    ``scale=None`` takes, per study, the full results if stored, else the quick ones."""
+    ``scale=None`` takes, per study, the results of its largest stored scale."""
     from overparam.store import load
 
     tables = load(store_path)
@@ -198,7 +201,7 @@ def analyze_store(
         for s in [scale] if scale is not None else list(reversed(SCALES)):
             data = study_data(tables, store_path, study, s)
             if data is not None:
-                found = (s, data)
+                found = (data.scale, data)
                 break
         if found is None:
             continue
@@ -280,16 +283,22 @@ def reproduce(
     *,
     out: Path = Path("overparam-results"),
     quick: bool = False,
+    scale: Scale | None = None,
     only: Sequence[str] | None = None,
     executor: str = "local",
     workers: int | None = None,
     address: str | None = None,
     progress: Progress | None = None,
 ) -> ReproduceResult:
-    """Run the studies (resuming what is stored) and write ``out/report.html``."""
+    """Run the studies (resuming what is stored) at ``scale`` (default ``full``; ``quick=True``
+    is ``scale="quick"``) and write ``out/report.html``."""
     start = time.perf_counter()
+    if quick and scale not in (None, "quick"):
+        raise ConfigError("scale", scale, "quick, or leave out --quick")
+    scale = "quick" if quick else (scale or "full")
+    if scale not in SCALES:
+        raise ConfigError("scale", scale, ", ".join(SCALES))
     studies = select(only)
-    scale: Scale = "quick" if quick else "full"
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "results.sqlite"
     executed = run_studies(

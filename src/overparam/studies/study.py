@@ -25,9 +25,15 @@ from overparam.studies.claims import Claim, Hypothesis, Judgement, judge
 from overparam.studies.plan import experiment_name
 from overparam.sweep.spec import SweepSpec
 
-Scale = Literal["quick", "full"]
-#: The scales every study runs at: ``quick`` (CI, minutes on 2 cores) and ``full``.
-SCALES: tuple[Scale, ...] = ("quick", "full")
+Scale = Literal["quick", "laptop", "full", "cluster"]
+#: The scales a study can be asked to run at, smallest first: ``quick`` (CI, minutes on 2
+#: cores), ``laptop`` (at most an hour on 2 cores), ``full`` and ``cluster`` (a Ray job).
+SCALES: tuple[Scale, ...] = ("quick", "laptop", "full", "cluster")
+#: Every study defines ``quick`` and ``full`` sizes; one that defines no ``laptop`` or
+#: ``cluster`` sizes plans its ``full`` ones there (see :attr:`Study.scale_sizes`).
+DEFAULT_SCALE_SIZES: Mapping[Scale, Scale] = {
+    "quick": "quick", "laptop": "full", "full": "full", "cluster": "full",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,9 @@ class Study:
         evidence: the stored frames -> one frame per claim, figures, tables, context.
         measure: scale -> tidy rows computed without training (stored beside the runs).
         hypotheses: the cited theorems' hypotheses shared by the claims, shown in the section.
+        scale_sizes: requested scale -> the scale whose sizes ``plan`` and ``measure`` get (and
+            under whose name its runs are stored), so two scales with the same sizes share
+            their stored runs.
     """
 
     name: str
@@ -132,6 +141,7 @@ class Study:
     evidence: Callable[[StudyData], Evidence]
     measure: Callable[[Scale], pd.DataFrame] | None = None
     hypotheses: tuple[Hypothesis, ...] = ()
+    scale_sizes: Mapping[Scale, Scale] = field(default_factory=lambda: dict(DEFAULT_SCALE_SIZES))
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.cites if k not in REFERENCES]
@@ -144,6 +154,17 @@ class Study:
         object.__setattr__(self, "claims", tuple(self.claims))
         object.__setattr__(self, "cites", tuple(self.cites))
         object.__setattr__(self, "hypotheses", tuple(self.hypotheses))
+        if set(self.scale_sizes) != set(SCALES):
+            raise ConfigError("scale_sizes", sorted(self.scale_sizes), ", ".join(SCALES))
+        for scale, sizes in self.scale_sizes.items():
+            if self.scale_sizes.get(sizes) != sizes:  # a stored scale must plan its own sizes
+                raise ConfigError(f"scale_sizes[{scale!r}]", sizes, "a scale mapped to itself")
+
+    def sizes_of(self, scale: str) -> Scale:
+        """The scale whose sizes ``scale`` plans (checked: one of :data:`SCALES`)."""
+        if scale not in SCALES:
+            raise ConfigError("scale", scale, ", ".join(SCALES))
+        return self.scale_sizes[scale]
 
     @property
     def source(self) -> str:
@@ -151,11 +172,11 @@ class Study:
         return "; ".join(dict.fromkeys(c.cite for c in self.claims))
 
     def specs(self, scale: Scale) -> list[SweepSpec]:
-        """The sweep specs of ``scale`` (checked: each named under this study and scale)."""
-        if scale not in SCALES:
-            raise ConfigError("scale", scale, ", ".join(SCALES))
-        specs = self.plan(scale)
-        prefix = experiment_name(self.name, scale)
+        """The sweep specs of ``scale`` (checked: each named under this study and the scale of
+        its sizes)."""
+        sizes = self.sizes_of(scale)
+        specs = self.plan(sizes)
+        prefix = experiment_name(self.name, sizes)
         for s in specs:
             if s.name != prefix and not s.name.startswith(prefix + "/"):
                 raise ConfigError("plan.name", s.name, f"{prefix} or {prefix}/<part>")

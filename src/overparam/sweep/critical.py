@@ -346,8 +346,8 @@ def critical_width(
     evaluate: Evaluate | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CriticalWidth:
-    """The smallest width at which GD on ``config`` reaches the target within ``max_steps``
-    for at least a fraction ``success`` of ``seeds`` (see the module docstring).
+    """The smallest width at which GD (or SGD) on ``config`` reaches the target within
+    ``max_steps`` for at least a fraction ``success`` of ``seeds`` (see the module docstring).
 
     Args:
         config: the base run; its ``width``, ``seed``, ``steps`` and targets are replaced.
@@ -374,8 +374,10 @@ def critical_width(
     """
     if not isinstance(config, RunConfig):
         raise ConfigError("config", type(config).__name__, "a RunConfig")
-    if config.algorithm != "gd":
-        raise ConfigError("algorithm", config.algorithm, "gd (the critical width is for GD)")
+    if config.algorithm not in ("gd", "sgd"):
+        raise ConfigError(
+            "algorithm", config.algorithm, "gd or sgd (online SGD makes one pass: no target)"
+        )
     seed_list = validate_search(
         target_loss, target_ratio, max_steps, success, seeds, width_min, width_max, rel_tol,
         method,

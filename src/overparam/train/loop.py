@@ -7,6 +7,10 @@
 - ``online-sgd``: [cao-gu-2019, Algorithm 2]: one pass over the n samples in a random order,
   W_{i+1} = W_i - eta grad loss(x_i), and the output is W_t for t uniform in {0, ..., n-1}.
 
+For gd and sgd the recorded loss is the full training loss L_S(W_t) (for sgd one more forward
+pass per step), so the target, the divergence test and the history are on the objective the
+theorems bound, not on a minibatch's estimate of it.
+
 Randomness comes from an explicit seed (minibatch order, output iterate), never global state.
 """
 
@@ -136,7 +140,11 @@ def train(
                 value = objective(model(X), y)
         else:
             value = objective(model(xb), yb, n_total)
-        loss = float(value.detach())
+        if algorithm == "sgd" and not final and batch != n:
+            with torch.no_grad():  # the training loss L_S(W_t) Theorem 3.8 bounds, not the batch's
+                loss = float(objective(model(X), y))
+        else:
+            loss = float(value.detach())
         history.losses.append(loss)
         state.step, state.loss = t, loss
         if not math.isfinite(loss) or loss > divergence_factor * max(history.losses[0], 1e-30):
