@@ -807,8 +807,8 @@ def constant_context(pc: pd.DataFrame) -> list[Context]:
         r"Proposition 3.6's constant $C = \lambda_0 n^2 / \phi$ on this data",
         f"{pc['C_min'].min():.3g} to {pc['C_median'].max():.3g} over {len(pc)} points "
         f"(n {pc['n'].min()}..{pc['n'].max()})", cite=PROP,
-        why="the proposition states C > 0 without its value: no measured C > 0 could fail it; "
-            "its growth with n is how loose the phi / n^2 factor is here",
+        why=r"the proposition states $C > 0$ without its value: no measured $C > 0$ could fail "
+            r"it; its growth with $n$ is how loose the $\phi / n^2$ factor is here",
     )]  # fmt: skip
 
 
