@@ -253,7 +253,9 @@ def test_quick_scale_end_to_end_and_resumed(tmp_path):
     assert list(sgd["batch"]) == list(s.batches)
     assert (sgd["budget"] == [sl.sgd_budget(s, b) for b in s.batches]).all()
     pc = res.tables["prop-3.6"]  # measured on every point's data, C = lambda_0 n^2 / phi
-    assert (pc["C_min"] > 0).all() and len(pc) >= len(wt) - len(s.batches) - 1
+    points = {p for v in sl.sweep_points(s).values() for p in v} | {(s.batch_n, 1, 0.4)}
+    assert (pc["C_min"] > 0).all() and len(pc) == len(points)
+    assert (pc["seeds"] == s.seeds).all()
     for r in wt[np.isfinite(wt["critical_width"])].itertuples():
         g = runs[(runs["n"] == r.n) & (runs["depth"] == r.depth) & np.isclose(runs["phi"], r.phi)
                  & (runs["lr"] == r.lr) & (runs["steps"] == r.budget)]  # fmt: skip
