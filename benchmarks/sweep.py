@@ -24,7 +24,9 @@ CPU seconds each row used (this process plus its reaped pool workers; on a share
 ratio of CPU seconds is the steadier measure of work per run), how far batched results are from
 sequential ones, and the store's overhead per finished run (target: <= 5 ms): the writer's wall
 time in the database (queueing, claims, stale checks, and the one-transaction write of 501
-losses) divided by the runs it wrote, and the write alone.
+losses) divided by the runs it wrote, and the write alone. Last, the roofline of the batched
+rows: their achieved GFLOP/s, and the time torch.bmm alone needs for the same products at the
+batch's shapes (the floor no batching of these runs can go below on this machine).
 """
 
 from __future__ import annotations
@@ -106,6 +108,44 @@ def measure(row: Row, folder: Path, label: str, rnd: int, **kw) -> None:
     row.path = row.path or path
 
 
+def step_gflop(runs: int, n: int, d: int, m: int, depth: int, k: int = 1) -> float:
+    """GFLOP of one full-batch GD step of ``runs`` zou-gu runs (W_1..W_L trained, V fixed):
+    the forward products 2n(dm + (L-1)m^2 + mk), the weight gradients 2n(dm + (L-1)m^2) and
+    the backpropagated errors 2n((L-1)m^2 + mk)."""
+    fwd = 2 * n * (d * m + (depth - 1) * m * m + m * k)
+    grads = 2 * n * (d * m + (depth - 1) * m * m)
+    errors = 2 * n * ((depth - 1) * m * m + m * k)
+    return runs * (fwd + grads + errors) / 1e9
+
+
+def gemm_floor_s(runs: int, n: int, d: int, m: int, depth: int, threads: int) -> float:
+    """The roofline of one batched step, measured: the time torch.bmm takes for exactly the
+    step's products at the batch's shapes (best of 20), with ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(runs, n, m, generator=g)
+    x = torch.randn(runs, n, d, generator=g)
+    w1 = torch.randn(runs, d, m, generator=g)
+    w = torch.randn(runs, m, m, generator=g)
+    ht = h.transpose(1, 2).contiguous()
+    # the input layer's forward and weight gradient; per m x m layer the forward, the weight
+    # gradient (m x n times n x m) and the error; the k = 1 readout's products are left out
+    products = [(x, w1), (x.transpose(1, 2).contiguous(), h)]
+    products += [(h, w), (ht, h), (h, w)] * (depth - 1)
+
+    def once() -> None:
+        for a, b in products:
+            torch.bmm(a, b)
+
+    once()
+    best = math.inf
+    for _ in range(20):
+        t = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=64)
@@ -114,6 +154,11 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--workers", type=int, default=2, help="processes of local / batched xN")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved repeats; best is kept")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one batched call (1 thread): each op's share of CPU time",
+    )
     args = ap.parse_args()
     kw = dict(runs=args.runs, steps=args.steps, width=args.width, dtype=args.dtype)
     ncores, w = cores(), args.workers
@@ -161,6 +206,38 @@ def main() -> None:
             f"({best}), {seq.cpu / rows['batched'].cpu:.2f}x per CPU-second (target >= 5x)"
         )
         print(f"store overhead per finished run: {worst:.2f} ms, worst executor (target <= 5 ms)")
+        # The roofline: the step's own products, timed alone at the batch's shapes
+        flop = args.steps * step_gflop(args.runs, 64, 16, args.width, 2)
+        for label in ("batched", f"batched t{ncores}"):
+            threads = rows[label].threads
+            floor = args.steps * gemm_floor_s(args.runs, 64, 16, args.width, 2, threads)
+            print(
+                f"{label}: {flop / rows[label].wall:.1f} GFLOP/s; its products alone (torch.bmm "
+                f"at the batch's shapes, {threads} thread(s)) take {floor:.2f} s = "
+                f"{floor / rows[label].wall:.0%} of its wall, {flop / floor:.1f} GFLOP/s"
+            )
+    if args.profile:
+        profile_batched(args.runs, args.steps, args.width, args.dtype)
+
+
+def profile_batched(runs: int, steps: int, width: int, dtype: str) -> None:
+    """torch.profiler over one batched call: the ops with the largest self CPU time, and the
+    GFLOP/s the batch's matrix products reach in place."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from overparam.sweep.batched import run_batched
+
+    torch.set_num_threads(1)
+    cfgs = spec(runs, steps, width, dtype, "profile").configs()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_batched(cfgs)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    print("batched, 1 thread, profiled: " + ", ".join(
+        f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in ops[:5]))  # fmt: skip
+    bmm = sum(e.self_cpu_time_total for e in ops if e.key in ("aten::bmm", "aten::mm")) / 1e6
+    flop = steps * step_gflop(runs, 64, 16, width, 2)
+    print(f"its matrix products in place: {bmm:.2f} s, {flop / bmm:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

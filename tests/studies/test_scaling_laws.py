@@ -227,12 +227,11 @@ def test_the_theorem_step_size_is_exactly_k_over_L2_m_and_stored(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_scale_end_to_end_and_resumed(tmp_path):
+def test_quick_scale_end_to_end_and_resumed(scaling_laws_quick):
     from overparam.store import load
     from overparam.studies.reproduce import run_studies, study_data
 
-    path = tmp_path / "results.sqlite"
-    executed = run_studies([sl.STUDY], store_path=path, scale="quick", workers=2)
+    path, executed = scaling_laws_quick
     assert executed > 0
     # every search decided its runs as it went; run again, the store answers all of them
     assert run_studies([sl.STUDY], store_path=path, scale="quick", workers=2) == 0
@@ -267,3 +266,118 @@ def test_quick_scale_end_to_end_and_resumed(tmp_path):
             assert r.critical_width <= 1.1 * below or r.critical_width - below <= 1
     assert {j.key for j in res.judgements} == {c.key for c in sl.CLAIMS}
     assert [f.name for f in res.figures] == ["scaling_laws_widths", "scaling_laws_iterations"]
+
+
+def synthetic_probes(runs: pd.DataFrame, grad: tuple[float, float], move: tuple[float, float],
+                     rng) -> pd.DataFrame:  # fmt: skip
+    """Probe rows of every run: ||grad L||^2 / L = 100 n^grad[0] (1/phi)^grad[1] e^(0.1 z) at step
+    0, a quarter of it at step 5, then half of it at the last step; omega = 0.05 n^move[0]
+    (1/phi)^move[1] e^(0.1 z) at the last step (a tenth of it at step 5)."""
+    from overparam.probes.gradient import gradient_bounds
+    from overparam.probes.movement import movement_bound
+
+    rows = []
+    for r in runs.itertuples():
+        n, phi, m, last = int(r.n), float(r.phi), int(r.width), int(r.steps_run)
+        g0 = 100.0 * n ** grad[0] * (1 / phi) ** grad[1] * math.exp(0.1 * rng.standard_normal())
+        w = 0.05 * n ** move[0] * (1 / phi) ** move[1] * math.exp(0.1 * rng.standard_normal())
+        gb = gradient_bounds(n, m, int(r.depth), 1, phi)["lower_zou_gu"]
+        mb = movement_bound(n, m, 1, phi)
+        for step, g, om in ((0, g0, 0.0), (5, g0 / 4, w / 10), (max(last, 6), g0 / 2, w)):
+            rows.append(dict(run_id=r.run_id, step=step, probe="gradient_ratio",
+                             quantity="lower_zou_gu", layer="all", value=g, bound=gb))
+            rows.append(dict(run_id=r.run_id, step=step, probe="movement", quantity="omega",
+                             layer="all", value=om, bound=mb))  # fmt: skip
+    out = pd.DataFrame(rows)
+    return out.assign(ratio=out["value"] / out["bound"])
+
+
+def _lemma_data(grad, move, seed=0):
+    rng = np.random.default_rng(seed)
+    runs = synthetic_runs(1.0, 1.0, sl.SIZES["quick"].seeds, rng)
+    runs = runs.assign(run_id=np.arange(len(runs)), status="done")
+    # one T* run on the n sweep cut off by its budget: its movement must not count
+    cut = runs.index[(runs["width"] == sl.SIZES["quick"].time_width) & (runs["n"] == 32)
+                     & (runs["lr"] == "theory") & (runs["seed"] == 0)][0]  # fmt: skip
+    runs.loc[cut, ["train_status", "steps_run"]] = ["max_steps", sl.SIZES["quick"].cap]
+    return runs, synthetic_probes(runs, grad, move, rng), int(runs.loc[cut, "run_id"])
+
+
+def test_lemma_tightness_recomputed_by_hand():
+    from overparam.studies import lemma_tightness as lt
+
+    runs, probes, cut = _lemma_data((-1.0, 0.5), (0.5, 0.25))
+    res = sl.STUDY.analyze(StudyData(runs, EMPTY, probes, EMPTY, scale="quick"))
+    _close(res)
+    s = sl.SIZES["quick"]
+    table = res.tables["lemmas"]
+    assert set(table["sweep"]) == {"n", "phi"} and (table["seeds"] == s.seeds).all()
+    init = probes[probes["step"] == 0].set_index(["run_id", "probe"])["value"]
+    for r in table.itertuples():
+        g = runs[(runs["n"] == r.n) & np.isclose(runs["phi"], r.phi) & (runs["lr"] == r.rule)
+                 & (runs["width"] == s.time_width) & (runs["steps"] == s.cap)]  # fmt: skip
+        ids = list(g["run_id"])
+        grad0 = [init[(i, "gradient_ratio")] for i in ids]
+        assert r.grad_ratio_init == pytest.approx(np.median(grad0))
+        assert r.grad_ratio_min == pytest.approx(np.median(grad0) / 4)  # the step-5 value
+        p = probes[probes["run_id"].isin([i for i in ids if i != cut])]
+        p = p[(p["probe"] == "movement")]
+        end = p[p["step"] == p.groupby("run_id")["step"].transform("max")]["value"]
+        assert r.movement == pytest.approx(np.median(end))  # the censored run left out
+        assert r.reached == s.seeds - (cut in ids)
+        bound = s.time_width * r.phi / r.n**2  # m phi / (k n^2), k = 1
+        assert r.grad_bound == pytest.approx(bound)
+    ex = res.tables["lemma-exponents"].set_index(["quantity", "rule", "symbol"])
+    truths = {("grad_ratio_init", "n"): -1.0, ("grad_ratio_init", "1/phi"): 0.5,
+              ("movement", "n"): 0.5, ("movement", "1/phi"): 0.25}  # fmt: skip
+    for (q, sym), truth in truths.items():
+        row = ex.loc[(q, "theory", sym)]  # 9 rows with 10% noise: within 0.2 of the truth
+        assert abs(row["exponent"] - truth) < 0.2 and row["low"] < row["exponent"] < row["high"]
+        assert row["lemma"] == lt.EXPONENTS[(q, sym)]
+    j = {x.key: x.verdict for x in res.judgements}
+    assert j["gradient-n"] == CONSISTENT and j["movement-n"] == CONSISTENT
+    assert j["gradient-phi"] == CONSISTENT and j["movement-phi"] == CONSISTENT
+    # a gradient ratio falling as n^-3 and a movement growing as n^2 contradict both lemmas
+    runs, probes, _ = _lemma_data((-3.0, -2.0), (2.0, 1.5), seed=1)
+    res = sl.STUDY.analyze(StudyData(runs, EMPTY, probes, EMPTY, scale="quick"))
+    _close(res)
+    j = {x.key: x.verdict for x in res.judgements}
+    assert all(j[k] == CONTRADICTED for k in ("gradient-n", "movement-n", "gradient-phi",
+                                              "movement-phi"))  # fmt: skip
+
+
+def test_the_movement_tolerance_is_the_sqrt_log_factor():
+    from overparam.studies import lemma_tightness as lt
+
+    # sqrt(n^2 ln n) between n = 8 and 512: slope 1 + ln(ln 512 / ln 8) / (2 ln 64) = 1.132
+    extra = math.log(math.log(512) / math.log(8)) / (2 * math.log(64))
+    assert lt.log_tolerance() == pytest.approx(math.ceil(extra / 0.05) * 0.05) == 0.15
+
+
+def test_the_summary_puts_each_fit_beside_table_1():
+    from overparam.studies import exponent_summary as es
+
+    # [zou-gu-2019, Table 1]: m = n^8 L^12 / phi^4 and T = n^2 L^2 / phi (this paper) against
+    # n^24 L^12 / phi^8 and n^6 L^2 / phi^2 (Allen-Zhu et al.); Theorem 3.8: m ~ B^-4, T ~ 1/B
+    stated = {("zou-gu-2019/thm-3.3", "m"): (8, 12, 4), ("zou-gu-2019/thm-3.3", "T"): (2, 2, 1),
+              ("allen-zhu-2019/table-1", "m"): (24, 12, 8),
+              ("allen-zhu-2019/table-1", "T"): (6, 2, 2)}  # fmt: skip
+    for (key, part), values in stated.items():
+        got = tuple(es.stated_exponent(key, part, s) for s in ("n", "L", "1/phi"))
+        assert got == values
+    assert es.stated_exponent("zou-gu-2019/thm-3.8", "m", "B") == -4
+    assert es.stated_exponent("zou-gu-2019/thm-3.8", "T", "B") == -1
+    runs, probes, _ = _lemma_data((-1.0, 0.5), (0.5, 0.25))
+    res = sl.STUDY.analyze(StudyData(runs, EMPTY, probes, EMPTY, scale="quick"))
+    _close(res)
+    summary, ex = res.tables["summary"], res.tables["exponents"]
+    assert next(iter(res.tables)) == "summary"  # the report shows it first
+    for r in ex.itertuples():
+        row = summary[(summary["exponent of"] == r.quantity)
+                      & (summary["in"] == es.TEXT[r.symbol])].iloc[0]  # fmt: skip
+        text = row[es.RULE_COLUMNS[r.rule]]
+        assert text.startswith(f"{r.exponent:.2f} [{r.low:.2f}, ".replace("-", "−"))
+        assert ("censored" in text) == (r.censored > 0)
+    lemma = summary[summary["exponent of"] == "‖∇L‖²/L at init"].set_index("in")
+    assert lemma.loc["n", "Zou & Gu"] == "−2 (Lemma 4.1)"
+    assert es.cell(1.0, 0.5, math.inf, 2) == "1.00 [0.50, ∞] (2 censored)"

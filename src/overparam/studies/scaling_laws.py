@@ -32,6 +32,10 @@ Measured (every run an ordinary stored run, so every scale resumes from the stor
   is about 1e-9 there and its T about 1e9 steps, so SGD runs at the measured stable step scaled
   by B / n (the linear scaling Theorem 3.8's eta has in B; B = n is GD at ``lr = auto``), with
   the GD budget times n / B. The target is checked on the full training loss.
+* **Lemmas 4.1 and 4.2 along n and phi** (:mod:`overparam.studies.lemma_tightness`): the T*
+  runs of the n and phi sweeps carry the ``gradient_ratio`` and ``movement`` probes, so the
+  gradient ratio ||grad L||^2 / L at initialization and the movement by the target are fitted
+  against the lemmas' n^-2 phi and n sqrt(log n) / sqrt(phi).
 * **lambda_0, ||X||_2 and lambda_min(K^(L))** of every point's data (``measure``), which put the
   rows of Du et al. and Oymak-Soltanolkotabi on the same sweeps, and Proposition 3.6's constant
   C = lambda_0 n^2 / phi measured.
@@ -54,7 +58,9 @@ import numpy as np
 import pandas as pd
 
 from overparam.errors import ConfigError
+from overparam.studies import lemma_tightness as lemmas
 from overparam.studies.claims import Claim, Grid, Hypothesis, Slope
+from overparam.studies.exponent_summary import summary
 from overparam.studies.hypotheses import RELU
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
@@ -110,14 +116,14 @@ SIZES: dict[str, Size] = {
     "quick": Size(ns=(8, 16, 32), depths=(1, 2, 3), phis=(0.4, 0.2, 0.1), seeds=3,
                   time_width=512, time_width_deep=256, cap=1000,
                   batch_n=16, batches=(1, 4, 16), sgd_cap=4000),
-    "laptop": Size(ns=(8, 16, 32, 64, 128), depths=(1, 2, 4),
+    "laptop": Size(ns=(8, 16, 32, 64, 128), depths=(1, 2, 4, 8),
                    phis=(0.4, 0.28, 0.2, 0.14, 0.1), seeds=8, time_width=1024,
-                   time_width_deep=512, cap=3000, batch_n=32, batches=(1, 4, 16, 32),
-                   sgd_cap=12000),
+                   time_width_deep=512, cap=20000, batch_n=32, batches=(1, 4, 16, 32),
+                   sgd_cap=48000),
     "cluster": Size(ns=(8, 16, 32, 64, 128, 256, 512), depths=(1, 2, 4, 8, 16),
                     phis=(0.4, 0.28, 0.2, 0.14, 0.1, 0.07), seeds=8, time_width=4096,
-                    time_width_deep=1024, cap=8000, batch_n=64, batches=(1, 4, 16, 64),
-                    sgd_cap=64000),
+                    time_width_deep=1024, cap=60000, batch_n=64, batches=(1, 4, 16, 64),
+                    sgd_cap=240000),
 }  # fmt: skip
 #: ``reproduce --scale full`` runs the laptop sizes (at most an hour on 2 cores).
 SCALE_SIZES: dict[Scale, Scale] = {"quick": "quick", "laptop": "laptop", "full": "laptop",
@@ -187,6 +193,8 @@ def plan(scale: Scale) -> list[SweepSpec]:
                                     "phi": list(s.phis)}  # fmt: skip
     for name in ("n", "depth", "phi"):
         base = {**_base(), **fixed[name], "width": time_width(s, name), "steps": s.cap}
+        if name in lemmas.SWEEPS:  # Lemmas 4.1 and 4.2 measured along n and phi
+            base["probes"] = list(lemmas.PROBES)
         grid: dict[str, list[Any]] = {name: values[name], "lr": list(RULES), "seed": seeds}
         specs.append(sweep(NAME, scale, part=f"time/{name}", base=base, grid=grid))
     specs.extend(plan_sgd(s, scale))
@@ -333,11 +341,12 @@ def _batch_claims() -> tuple[Claim, Claim]:
     return width, time
 
 
-CLAIMS = (
+EXPONENT_CLAIMS = (
     tuple(_width_claim(sym, x) for sym, x, _, _ in SYMBOLS)
     + tuple(_time_claim(sym, x) for sym, x, _, _ in SYMBOLS)
     + _batch_claims()
 )
+CLAIMS = EXPONENT_CLAIMS + lemmas.CLAIMS
 #: claim key suffix -> (the sweep it is judged on, the rule)
 CLAIM_SWEEPS = {"n": ("n", "theory"), "L": ("depth", "theory"), "phi": ("phi", "theory"),
                 "B": ("batch", "sgd")}  # fmt: skip
@@ -422,7 +431,7 @@ def seed_times(runs: pd.DataFrame, size: Size) -> pd.DataFrame:
     width)."""
     keep = ["sweep", *POINT, "inv_phi", "rule", "lr", "batch", "algorithm", "seed",
             "steps_to_target", "budget", "outcome", "activation", "parameterization",
-            "lr_used"]  # fmt: skip
+            "lr_used", *(["run_id"] if "run_id" in runs else [])]  # fmt: skip
     parts = []
     for name in ("n", "depth", "phi", "batch"):
         on = _on_sweep(runs, name, size) & (runs["width"] == time_width(size, name))
@@ -647,8 +656,9 @@ def evidence(data: StudyData) -> Evidence:
     r = _runs(runs)
     wt, st = width_table(r, size), seed_times(r, size)
     tt = time_table(st, size)
-    frames = {}
-    for claim in CLAIMS:
+    lemma_runs = lemmas.per_run(data, st)
+    frames = lemmas.frames(lemma_runs)
+    for claim in EXPONENT_CLAIMS:
         sweep_name, rule = CLAIM_SWEEPS[claim.key.split("-", 1)[1]]
         df = wt if claim.key.startswith("width") else st
         if not df.empty:
@@ -664,11 +674,13 @@ def evidence(data: StudyData) -> Evidence:
     tables = {
         "widths": wt, "times": tt, "exponents": exponent_table(wt, tt, st, size),
         "theory-exponents": theory_slopes(size, meas), "theory-practice": tp,
-        "prop-3.6": proposition_constant(meas),
+        "prop-3.6": proposition_constant(meas), "lemmas": lemmas.table(lemma_runs),
+        "lemma-exponents": lemmas.exponents(lemma_runs),
     }  # fmt: skip
+    tables = {"summary": summary(tables["exponents"], tables["lemma-exponents"]), **tables}
     ctx = context(tp, tt) if not tp.empty else []
-    return Evidence(frames=frames, figures=figures, tables=tables,
-                    context=ctx + constant_context(tables["prop-3.6"]))  # fmt: skip
+    ctx += constant_context(tables["prop-3.6"]) + lemmas.context(tables["lemmas"])
+    return Evidence(frames=frames, figures=figures, tables=tables, context=ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -823,7 +835,10 @@ STUDY = Study(
         r"close-pair sphere data along three sweeps through $n = 16$, $L = 1$, $\phi = 0.4$, "
         r"under Theorem 3.3's step size $\eta = 1/(L^2 m)$ and the measured stable step; "
         "exponents judged against [zou-gu-2019, Theorem 3.3] with the resolvable range "
-        "stated, beside every bounds row's exponents."
+        "stated, beside every bounds row's exponents. SGD's $m^*$ and $T^*$ against the "
+        "minibatch size $B$ [zou-gu-2019, Theorem 3.8], and the tightness in $n$ and $1/\\phi$ "
+        "of the gradient lower bound (Lemma 4.1) and the movement radius (Lemma 4.2) on the "
+        "$T^*$ runs."
     ),
     claims=CLAIMS,
     plan=plan,
