@@ -24,24 +24,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/sweep.py
 
 import argparse
 import math
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from sweep import cpu_seconds  # benchmarks/sweep.py, beside this script
 
 from overparam.config import build_config
 from overparam.run import run
 from overparam.studies import scaling_laws as sl
 from overparam.sweep.critical import critical_width
 from overparam.sweep.executors import cores
-
-
-def cpu_seconds() -> float:
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -51,7 +45,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000, help="the search's step budget")
     ap.add_argument("--seeds", type=int, default=8)
     args = ap.parse_args()
-    config = build_config({**sl._base(), "n": args.n, "depth": 1, "phi": sl.BASE[2],
+    config = build_config({**sl.base_config(), "n": args.n, "depth": 1, "phi": sl.BASE[2],
                            "lr": args.lr})  # fmt: skip
     search = dict(target_ratio=sl.TARGET_RATIO, success=sl.SUCCESS, seeds=args.seeds,
                   width_min=sl.WIDTH_MIN, width_max=sl.WIDTH_MAX, rel_tol=sl.RESOLUTION,

@@ -381,3 +381,4 @@ def test_the_summary_puts_each_fit_beside_table_1():
     lemma = summary[summary["exponent of"] == "‖∇L‖²/L at init"].set_index("in")
     assert lemma.loc["n", "Zou & Gu"] == "−2 (Lemma 4.1)"
     assert es.cell(1.0, 0.5, math.inf, 2) == "1.00 [0.50, ∞] (2 censored)"
+    assert es.summary(pd.DataFrame(), pd.DataFrame()).empty  # nothing fitted yet: no rows

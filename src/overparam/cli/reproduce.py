@@ -28,16 +28,6 @@ def check_executor(executor: str, workers: int | None, address: str | None) -> N
         raise ConfigError("address", address, "only with executor=ray")
 
 
-def check_scale(scale: str | None, quick: bool) -> None:
-    """--scale names one of the studies' scales, and agrees with --quick."""
-    from overparam.studies.study import SCALES
-
-    if scale is not None and scale not in SCALES:
-        raise ConfigError("scale", scale, ", ".join(SCALES))
-    if quick and scale not in (None, "quick"):
-        raise ConfigError("scale", scale, "quick, or leave out --quick")
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def reproduce(
@@ -56,12 +46,13 @@ def register(app: typer.Typer) -> None:
         """Run the papers' studies (resumable) and write DIR/report.html."""
         from overparam.studies.registry import select
         from overparam.studies.reproduce import reproduce as run
+        from overparam.studies.study import resolve_scale
 
         with user_errors():
             if out.exists() and not out.is_dir():
                 raise ConfigError("out", str(out), "a folder for the results (this is a file)")
             check_executor(executor, workers, address)
-            check_scale(scale, quick)
+            chosen = resolve_scale(scale, quick)  # before any study starts
             studies = select(only)
             # stderr only: rich bars on a terminal, else a plain line at least every 10 s.
             with StudyProgress(
@@ -70,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 result = run(
                     out=out,
                     quick=quick,
-                    scale=scale,  # type: ignore[arg-type]  # reproduce checks the name
+                    scale=chosen,
                     only=only,
                     executor=executor,
                     workers=workers,

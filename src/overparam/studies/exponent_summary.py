@@ -59,11 +59,11 @@ def _stated(x: float) -> str:
 def summary(exponents: pd.DataFrame, lemma_exponents: pd.DataFrame) -> pd.DataFrame:
     """One row per (quantity, symbol) measured: a cell per step-size rule, the resolvable
     exponent and the theorems' exponents."""
-    rows = []
+    rows: list[dict[str, str]] = []
     for quantity, part in (("m*", "m"), ("T*", "T")):
-        for symbol in SYMBOLS:
+        for symbol in SYMBOLS if not exponents.empty else ():
             d = exponents[(exponents["quantity"] == quantity) & (exponents["symbol"] == symbol)]
-            if exponents.empty or d.empty:
+            if d.empty:
                 continue
             zou, allen = SGD_KEYS if symbol == "B" else GD_KEYS
             row = {"exponent of": quantity, "in": TEXT[symbol]}
@@ -76,9 +76,7 @@ def summary(exponents: pd.DataFrame, lemma_exponents: pd.DataFrame) -> pd.DataFr
             row["Allen-Zhu et al."] = _stated(stated_exponent(allen, part, symbol))
             rows.append(row)
     for quantity, (label, lemma) in LEMMA_ROWS.items():
-        if lemma_exponents.empty:
-            break
-        for symbol in ("n", "1/phi"):
+        for symbol in ("n", "1/phi") if not lemma_exponents.empty else ():
             d = lemma_exponents[(lemma_exponents["quantity"] == quantity)
                                 & (lemma_exponents["symbol"] == symbol)]  # fmt: skip
             if d.empty:

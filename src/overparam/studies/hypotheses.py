@@ -28,3 +28,13 @@ CAO_GU_ALGORITHM_2 = Hypothesis(
     allowed=("online-sgd",),
     reason="cao-gu-2019, Algorithm 2: one pass of online SGD from Gaussian init",
 )
+ZOU_GU_NETWORK = Hypothesis(
+    "parameterization",
+    allowed=("zou-gu",),
+    reason="zou-gu-2019, Section 3: the network, initialization and loss of its theorems",
+)
+ZOU_GU_STEP = Hypothesis(
+    "lr",
+    allowed=("theory",),
+    reason=r"zou-gu-2019, Theorem 3.3 and Lemma 4.2: $\eta = O(k / (L^2 m))$",
+)

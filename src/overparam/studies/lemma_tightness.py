@@ -28,12 +28,14 @@ import pandas as pd
 from overparam.probes.movement import movement_bound
 from overparam.studies.claims import Claim, Hypothesis, Slope, loglog_fit
 from overparam.studies.frames import probe_rows
-from overparam.studies.hypotheses import RELU
+from overparam.studies.hypotheses import RELU, ZOU_GU_NETWORK, ZOU_GU_STEP
 from overparam.studies.study import Context, StudyData
 
 #: the probes the T* runs of the n and phi sweeps carry
 PROBES = ("gradient_ratio", "movement")
 SWEEPS = ("n", "phi")
+#: the columns :func:`per_run` measures
+MEASURED = ("grad_ratio_init", "grad_bound", "grad_ratio_min", "movement", "movement_bound")
 GRADIENT = "zou-gu-2019, Lemma 4.1"
 MOVEMENT = "zou-gu-2019, Lemma 4.2"
 #: the lemmas' exponents (their polynomial part) in n and 1/phi at a fixed width
@@ -63,12 +65,10 @@ def per_run(data: StudyData, seed_times: pd.DataFrame) -> pd.DataFrame:
     cols = ["sweep", "n", "depth", "phi", "inv_phi", "rule", "lr", "seed", "outcome", "run_id",
             "activation", "parameterization"]  # fmt: skip
     st = seed_times[seed_times["sweep"].isin(SWEEPS)]
-    if st.empty or "run_id" not in st:
-        return pd.DataFrame(columns=cols)
     g = probe_rows(data, "gradient_ratio", "lower_zou_gu")
     m = probe_rows(data, "movement", "omega")
-    if g.empty and m.empty:
-        return pd.DataFrame(columns=cols)
+    if st.empty or "run_id" not in st or (g.empty and m.empty):
+        return pd.DataFrame(columns=[*cols, *MEASURED])
     out = st[cols].copy()
     init = g[g["step"] == 0].groupby("run_id")[["value", "bound"]].first()
     out["grad_ratio_init"] = out["run_id"].map(init["value"])
@@ -85,7 +85,7 @@ def per_run(data: StudyData, seed_times: pd.DataFrame) -> pd.DataFrame:
 def table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (sweep, point, rule): medians over seeds of each measured quantity, its bound and
     measured / bound (the lemma's tightness there)."""
-    if runs.empty or "grad_ratio_init" not in runs:
+    if runs.empty:
         return pd.DataFrame()
     rows = []
     for (name, n, phi, rule), g in runs.groupby(["sweep", "n", "phi", "rule"]):
@@ -111,7 +111,7 @@ def exponents(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (quantity, rule, symbol): the fitted exponent over seeds with its 95% bootstrap
     interval, beside the lemma's."""
     rows = []
-    if runs.empty or "grad_ratio_init" not in runs:
+    if runs.empty:
         return pd.DataFrame()
     for (quantity, symbol), lemma in EXPONENTS.items():
         for rule, g in runs[runs["sweep"] == SWEEP_OF[symbol]].groupby("rule"):
@@ -130,7 +130,7 @@ def exponents(runs: pd.DataFrame) -> pd.DataFrame:
 def frames(runs: pd.DataFrame, rule: str = "theory") -> dict[str, pd.DataFrame]:
     """{claim key: the per-run rows it is judged on}: the n or phi sweep under ``rule``."""
     out: dict[str, pd.DataFrame] = {}
-    if runs.empty or "grad_ratio_init" not in runs:
+    if runs.empty:
         return out
     for claim in CLAIMS:
         symbol = claim.key.split("-", 1)[1].replace("phi", "1/phi")
@@ -195,7 +195,4 @@ def _claims(network: tuple[Hypothesis, ...], step: Hypothesis) -> tuple[Claim, .
     return tuple(out)
 
 
-ZOU_GU = Hypothesis("parameterization", allowed=("zou-gu",), reason="zou-gu-2019, Section 3")
-THEOREM_RULE = Hypothesis("lr", allowed=("theory",),
-                          reason=r"zou-gu-2019, Lemma 4.2: $\eta = O(k / (L^2 m))$")  # fmt: skip
-CLAIMS = _claims((RELU, ZOU_GU), THEOREM_RULE)
+CLAIMS = _claims((RELU, ZOU_GU_NETWORK), ZOU_GU_STEP)

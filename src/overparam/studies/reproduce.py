@@ -22,12 +22,18 @@ import pandas as pd
 
 from overparam import __version__
 from overparam.config import RunConfig
-from overparam.errors import ConfigError
 from overparam.report import fate, formats, html, layout
 from overparam.store import measurements
 from overparam.studies.plan import experiment_name
 from overparam.studies.registry import select
-from overparam.studies.study import SCALES, Scale, Study, StudyData, StudyResult
+from overparam.studies.study import (
+    SCALES,
+    Scale,
+    Study,
+    StudyData,
+    StudyResult,
+    resolve_scale,
+)
 from overparam.sweep.spec import SweepSpec
 
 #: (study name, finished runs, total runs) after each run; (name, -1, -1) when a study starts;
@@ -293,11 +299,7 @@ def reproduce(
     """Run the studies (resuming what is stored) at ``scale`` (default ``full``; ``quick=True``
     is ``scale="quick"``) and write ``out/report.html``."""
     start = time.perf_counter()
-    if quick and scale not in (None, "quick"):
-        raise ConfigError("scale", scale, "quick, or leave out --quick")
-    scale = "quick" if quick else (scale or "full")
-    if scale not in SCALES:
-        raise ConfigError("scale", scale, ", ".join(SCALES))
+    scale = resolve_scale(scale, quick)
     studies = select(only)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "results.sqlite"

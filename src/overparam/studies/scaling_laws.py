@@ -61,7 +61,7 @@ from overparam.errors import ConfigError
 from overparam.studies import lemma_tightness as lemmas
 from overparam.studies.claims import Claim, Grid, Hypothesis, Slope
 from overparam.studies.exponent_summary import summary
-from overparam.studies.hypotheses import RELU
+from overparam.studies.hypotheses import RELU, ZOU_GU_NETWORK, ZOU_GU_STEP
 from overparam.studies.plan import sweep
 from overparam.studies.study import Context, Evidence, FigureSpec, Scale, Study, StudyData
 from overparam.sweep.spec import SweepSpec
@@ -158,7 +158,7 @@ def sweep_points(size: Size) -> dict[str, list[tuple[int, int, float]]]:
     }
 
 
-def _base() -> dict:
+def base_config() -> dict:
     return dict(
         data="close-pair", d=D, min_separation=MIN_SEPARATION, labels="gaussian",
         parameterization="zou-gu", algorithm="gd", target_ratio=TARGET_RATIO, dtype="float32",
@@ -183,7 +183,7 @@ def plan(scale: Scale) -> list[SweepSpec]:
                 max_steps=budget(s, n, L, phi),
             )  # fmt: skip
             specs.append(sweep(NAME, scale, part=f"width/n{n}-L{L}-phi{phi:g}",
-                               base={**_base(), "n": n, "depth": L, "phi": phi},
+                               base={**base_config(), "n": n, "depth": L, "phi": phi},
                                grid={"lr": list(RULES)}, critical=critical))  # fmt: skip
     n0, l0, p0 = BASE
     fixed: dict[str, dict[str, Any]] = {"n": {"depth": l0, "phi": p0},
@@ -192,7 +192,7 @@ def plan(scale: Scale) -> list[SweepSpec]:
     values: dict[str, list[Any]] = {"n": list(s.ns), "depth": list(s.depths),
                                     "phi": list(s.phis)}  # fmt: skip
     for name in ("n", "depth", "phi"):
-        base = {**_base(), **fixed[name], "width": time_width(s, name), "steps": s.cap}
+        base = {**base_config(), **fixed[name], "width": time_width(s, name), "steps": s.cap}
         if name in lemmas.SWEEPS:  # Lemmas 4.1 and 4.2 measured along n and phi
             base["probes"] = list(lemmas.PROBES)
         grid: dict[str, list[Any]] = {name: values[name], "lr": list(RULES), "seed": seeds}
@@ -204,7 +204,7 @@ def plan(scale: Scale) -> list[SweepSpec]:
 def sgd_base(size: Size, batch: int) -> dict[str, Any]:
     """The config of the SGD sweep at minibatch size ``batch``: lr = auto times B / n."""
     n = size.batch_n
-    return {**_base(), "n": n, "depth": BASE[1], "phi": BASE[2], "algorithm": "sgd",
+    return {**base_config(), "n": n, "depth": BASE[1], "phi": BASE[2], "algorithm": "sgd",
             "batch": batch, "lr": "auto", "lr_scale": batch / n}  # fmt: skip
 
 
@@ -271,8 +271,6 @@ def _tex(symbol: str) -> str:
     return {"1/phi": r"1/\phi"}.get(symbol, symbol)
 
 
-THEOREM_RULE = Hypothesis("lr", allowed=("theory",), reason=f"{THM}: $\\eta = k / (L^2 m)$")
-ZOU_GU = Hypothesis("parameterization", allowed=("zou-gu",), reason=THM)
 
 
 def _width_claim(symbol: str, x: str) -> Claim:
@@ -289,7 +287,7 @@ def _width_claim(symbol: str, x: str) -> Claim:
         cite=THM,
         quantity="critical_width",
         test=Slope(p, round(_width_tolerance(symbol), 2), kind="at_most", x=x, grid=grid),
-        hypotheses=(RELU, ZOU_GU, THEOREM_RULE),
+        hypotheses=(RELU, ZOU_GU_NETWORK, ZOU_GU_STEP),
     )
 
 
@@ -304,7 +302,7 @@ def _time_claim(symbol: str, x: str) -> Claim:
         cite=THM,
         quantity="steps_to_target",
         test=Slope(p, 0.0, kind="at_most", x=x, grid=grid),
-        hypotheses=(RELU, ZOU_GU, THEOREM_RULE),
+        hypotheses=(RELU, ZOU_GU_NETWORK, ZOU_GU_STEP),
     )
 
 
@@ -326,7 +324,7 @@ def _batch_claims() -> tuple[Claim, Claim]:
         cite=SGD_THM,
         quantity="critical_width",
         test=Slope(p, 0.0, kind="at_least", x="batch", grid=grid),
-        hypotheses=(RELU, ZOU_GU, SGD),
+        hypotheses=(RELU, ZOU_GU_NETWORK, SGD),
     )
     top = float(max(s.sgd_cap for s in SIZES.values()))
     time = Claim(
@@ -336,7 +334,7 @@ def _batch_claims() -> tuple[Claim, Claim]:
         cite=SGD_THM,
         quantity="steps_to_target",
         test=Slope(T_EXPONENTS["B"], 0.0, kind="at_least", x="batch", grid=Grid(1.01, 0.5, top)),
-        hypotheses=(RELU, ZOU_GU, SGD),
+        hypotheses=(RELU, ZOU_GU_NETWORK, SGD),
     )
     return width, time
 
@@ -788,7 +786,7 @@ def measure(scale: Scale) -> pd.DataFrame:
     rows = []
     for n, L, phi in sorted(points):
         for seed in range(s.seeds):
-            cfg = build_config({**_base(), "n": n, "depth": L, "phi": phi, "seed": seed,
+            cfg = build_config({**base_config(), "n": n, "depth": L, "phi": phi, "seed": seed,
                                 "width": WIDTH_MIN})  # fmt: skip
             train, _ = build_data(cfg)
             m = measure_inputs(train, L)

@@ -36,6 +36,17 @@ DEFAULT_SCALE_SIZES: Mapping[Scale, Scale] = {
 }  # fmt: skip
 
 
+def resolve_scale(scale: str | None, quick: bool = False) -> Scale:
+    """The scale ``reproduce`` runs: ``scale`` (checked), ``quick`` with ``quick=True``, else
+    ``full``; a scale other than quick together with ``quick=True`` is refused."""
+    if quick and scale not in (None, "quick"):
+        raise ConfigError("scale", scale, "quick, or leave out --quick")
+    name = "quick" if quick else (scale or "full")
+    if name not in SCALES:
+        raise ConfigError("scale", name, ", ".join(SCALES))
+    return name
+
+
 @dataclass(frozen=True)
 class FigureSpec:
     """A matplotlib figure with its file stem and a caption citing the paper."""
